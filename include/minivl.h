@@ -1,0 +1,196 @@
+/* minivl.h — the public C API of minivl: run InternVL-family vision-language models on CPU.
+ *
+ * Conventions (whisper.h / SQLite style):
+ *  - Opaque handles (mv_model, mv_session, mv_image); every call that can fail returns an mv_status
+ *    and, when `err` is not NULL, fills it with a human-readable message naming the file/field at fault.
+ *  - Parameters come in structs with a *_default_params() constructor, passed by pointer.
+ *  - No global mutable state. An mv_model is read-only after loading and may be shared by several
+ *    sessions; one session must be used by one thread at a time.
+ *  - Memory returned to the caller (strings, arrays inside mv_result) is freed with the matching
+ *    *_free function.
+ */
+#ifndef MINIVL_H
+#define MINIVL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MINIVL_VERSION "0.1.0"
+
+typedef enum mv_status {
+    MV_OK = 0,
+    MV_ERR_ARG,          /* invalid argument from the caller */
+    MV_ERR_IO,           /* a file could not be opened / read / written */
+    MV_ERR_FORMAT,       /* a file's content is malformed (safetensors, JSON, tokenizer, image) */
+    MV_ERR_CONFIG,       /* config.json lacks a field or contradicts the weights */
+    MV_ERR_UNSUPPORTED,  /* valid input this build does not support (architecture, template, dtype) */
+    MV_ERR_IMAGE,        /* an image that does not decode, or exceeds the pixel limit */
+    MV_ERR_CONTEXT,      /* the prompt does not fit the context window */
+    MV_ERR_NOMEM,        /* allocation failed */
+    MV_ERR_CANCELLED,    /* the caller's callback asked to stop */
+    MV_ERR_INTERNAL
+} mv_status;
+
+typedef struct mv_error {
+    mv_status code;
+    char message[1024];
+} mv_error;
+
+/* Short constant name of a status ("MV_ERR_FORMAT", ...). */
+const char *mv_status_name(mv_status s);
+
+/* ------------------------------------------------------------------ images */
+
+typedef struct mv_image mv_image;
+
+/* Default decode limit: 64 megapixels, checked from the file header before decoding. */
+#define MV_DEFAULT_MAX_PIXELS (64u * 1024u * 1024u)
+
+/* Decode a PNG or JPEG (by content, not extension) to RGB8 the way PIL's convert('RGB') does.
+ * max_pixels = 0 means MV_DEFAULT_MAX_PIXELS. */
+mv_status mv_image_load_file(const char *path, size_t max_pixels, mv_image **out, mv_error *err);
+mv_status mv_image_load_memory(const void *data, size_t size, size_t max_pixels, mv_image **out,
+                               mv_error *err);
+/* Wrap caller-owned RGB8 pixels (copied). */
+mv_status mv_image_from_rgb(const uint8_t *rgb, int width, int height, mv_image **out, mv_error *err);
+int mv_image_width(const mv_image *img);
+int mv_image_height(const mv_image *img);
+void mv_image_free(mv_image *img);
+
+/* ------------------------------------------------------------------ model */
+
+typedef struct mv_model mv_model;
+
+typedef struct mv_model_params {
+    int n_threads;        /* worker threads; 0 = number of online CPUs */
+    int max_tiles;        /* default tile budget per image; 0 = config.json's max_dynamic_patch */
+    size_t max_pixels;    /* image decode limit; 0 = MV_DEFAULT_MAX_PIXELS */
+    int context_length;   /* KV-cache capacity in tokens; 0 = min(max_position_embeddings, 32768) */
+} mv_model_params;
+
+mv_model_params mv_model_default_params(void);
+
+/* Load a Hugging Face checkpoint directory: config.json, model.safetensors (or sharded with
+ * model.safetensors.index.json), tokenizer files. Weights are mmapped read-only. */
+mv_status mv_model_load(const char *dir, const mv_model_params *params, mv_model **out, mv_error *err);
+void mv_model_free(mv_model *model);
+
+typedef struct mv_model_info {
+    const char *architecture;   /* llm_config.architectures[0], e.g. "Qwen2ForCausalLM" */
+    const char *template_name;  /* e.g. "Hermes-2" */
+    int vocab_size;
+    int context_length;
+    int max_tiles;
+    int image_size;             /* tile side in pixels (448) */
+    int tokens_per_tile;        /* 256 for InternVL2 */
+    uint64_t n_params;
+    size_t weights_bytes;
+    int n_threads;
+} mv_model_info;
+
+void mv_model_get_info(const mv_model *model, mv_model_info *info);
+
+/* ------------------------------------------------------------------ tokenizer */
+
+/* ids without automatic BOS; special tokens written in the text are matched. Free with mv_free. */
+mv_status mv_tokenize(const mv_model *model, const char *text, size_t len, int32_t **ids, size_t *n_ids,
+                      mv_error *err);
+/* Decode keeping special tokens; invalid UTF-8 becomes U+FFFD. Free with mv_free. */
+mv_status mv_detokenize(const mv_model *model, const int32_t *ids, size_t n_ids, char **text, mv_error *err);
+/* Token id of an exact token string (added tokens included), or -1. */
+int32_t mv_token_id(const mv_model *model, const char *token);
+
+/* A tokenizer on its own (a directory with only tokenizer files is enough). */
+typedef struct mv_tokenizer mv_tokenizer;
+mv_status mv_tokenizer_load_dir(const char *dir, mv_tokenizer **out, mv_error *err);
+mv_status mv_tokenizer_encode_text(const mv_tokenizer *tok, const char *text, size_t len, int32_t **ids,
+                                   size_t *n_ids, mv_error *err);
+mv_status mv_tokenizer_decode_ids(const mv_tokenizer *tok, const int32_t *ids, size_t n_ids, char **text,
+                                  mv_error *err);
+void mv_tokenizer_free(mv_tokenizer *tok);
+
+void mv_free(void *p);
+
+/* ------------------------------------------------------------------ chat */
+
+typedef enum mv_role { MV_ROLE_SYSTEM = 0, MV_ROLE_USER, MV_ROLE_ASSISTANT } mv_role;
+
+/* One chat message. A user text may place its images with "<image>" placeholders, filled in order;
+ * without placeholders one image becomes "<image>\n" before the text, several become
+ * "Image-1: <image>\nImage-2: <image>\n..." (upstream InternVL's rule). */
+typedef struct mv_message {
+    mv_role role;
+    const char *text;
+    const mv_image *const *images;
+    int n_images;
+} mv_message;
+
+typedef struct mv_sampling_params {
+    float temperature;      /* 0 = greedy (the default) */
+    int top_k;              /* 0 = off */
+    float top_p;            /* 1 = off */
+    float repeat_penalty;   /* 1 = off (CTRL-style, over the generated and prompt tokens) */
+    uint64_t seed;
+} mv_sampling_params;
+
+/* Called for each generated piece of text (always whole UTF-8 sequences). Return non-zero to stop. */
+typedef int (*mv_token_callback)(void *user, const char *piece, size_t len, int32_t token);
+
+typedef struct mv_generate_params {
+    mv_sampling_params sampling;
+    int max_new_tokens;          /* default 512; 0 = prefill only */
+    int max_tiles;               /* per-request tile budget; 0 = model default */
+    int stop_at_eos;             /* default 1: stop at the template's end token */
+    const char *const *stop;     /* extra stop strings (may be NULL) */
+    int n_stop;
+    mv_token_callback on_token;
+    void *user;
+    const char *dump_tensors_path; /* if set: F32 safetensors with pixel_values, vit_embeds, logits_last */
+} mv_generate_params;
+
+mv_generate_params mv_generate_default_params(void);
+
+typedef enum mv_finish { MV_FINISH_STOP = 0, MV_FINISH_LENGTH, MV_FINISH_CANCELLED } mv_finish;
+
+typedef struct mv_image_tiles { int cols, rows, count; } mv_image_tiles;
+
+typedef struct mv_timings {
+    double load_ms, preprocess_ms, vision_ms, prefill_ms, decode_ms;
+    int prefill_tokens, decode_tokens;
+} mv_timings;
+
+typedef struct mv_result {
+    char *text;                  /* the answer (stop token and stop strings removed) */
+    int32_t *input_ids;  size_t n_input_ids;
+    int32_t *output_ids; size_t n_output_ids;
+    mv_image_tiles *tiles; int n_images;
+    int n_image_tokens;
+    mv_finish finish;
+    mv_timings timings;
+} mv_result;
+
+void mv_result_free(mv_result *r);
+
+typedef struct mv_session mv_session;
+
+mv_status mv_session_create(mv_model *model, mv_session **out, mv_error *err);
+void mv_session_free(mv_session *s);
+
+/* Answer the last message of a conversation. The session keeps the KV cache of the previous call and
+ * reuses the longest common prefix, so a growing multi-turn chat only prefills what is new. */
+mv_status mv_session_chat(mv_session *s, const mv_message *messages, int n_messages,
+                          const mv_generate_params *params, mv_result *out, mv_error *err);
+
+/* The exact prompt string upstream's chat() would tokenize (images expanded to
+ * <img><IMG_CONTEXT>*256*tiles</img>), for inspection. Free with mv_free. */
+mv_status mv_build_prompt(mv_model *model, const mv_message *messages, int n_messages, int max_tiles,
+                          char **prompt, mv_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MINIVL_H */

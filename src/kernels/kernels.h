@@ -1,0 +1,49 @@
+/* kernels.h — the math the models are built from, independent of any model.
+ *
+ * Layout conventions: activations are row-major float32 [rows, dim]. Weights are viewed in place
+ * (usually inside the checkpoint mmap) as row-major [out, in] matrices of BF16, F16 or F32 — the
+ * PyTorch nn.Linear layout — and are never copied by these functions.
+ * Every kernel has a plain C reference; SIMD versions are chosen at run time (kernels/dispatch.c). */
+#ifndef MV_KERNELS_H
+#define MV_KERNELS_H
+
+#include <stddef.h>
+
+#include "base/threadpool.h"
+#include "io/safetensors.h"
+
+typedef struct mv_matrix {
+    mv_dtype dtype;     /* MV_BF16, MV_F16 or MV_F32 */
+    const void *data;   /* rows * cols elements, row-major */
+    int rows;           /* output features (N) */
+    int cols;           /* input features (K) */
+} mv_matrix;
+
+/* y[M,N] = x[M,K] · W[N,K]ᵀ (+ bias[N] when not NULL), FP32 accumulation. Threads split N. */
+void mv_linear(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias);
+/* The plain C reference of mv_linear (tests compare SIMD paths against it). */
+void mv_linear_ref(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias);
+
+/* Row-wise norms over `dim`; out may alias x. bias may be NULL. */
+void mv_layernorm(float *out, const float *x, int rows, int dim, const float *gamma, const float *beta, float eps);
+void mv_rmsnorm(float *out, const float *x, int rows, int dim, const float *gamma, float eps);
+
+void mv_gelu_erf(float *x, size_t n);          /* exact GELU: 0.5x(1+erf(x/√2)) */
+void mv_silu(float *x, size_t n);
+void mv_swiglu(float *gate, const float *up, size_t n); /* gate = silu(gate) * up */
+void mv_softmax(float *x, int n);              /* in place, max-subtracted */
+void mv_add(float *y, const float *x, size_t n);
+
+/* Rotary embedding, HF "rotate_half" convention: for each head, pairs (i, i + head_dim/2) rotate by
+ * pos * inv_freq[i]. x is [n_heads, head_dim] for one position. inv_freq has head_dim/2 entries. */
+void mv_rope(float *x, int n_heads, int head_dim, int pos, const float *inv_freq);
+/* The same with explicit cos/sin tables of head_dim/2 entries (precomputed per position). */
+void mv_rope_cs(float *x, int n_heads, int head_dim, const float *cos_t, const float *sin_t);
+
+/* Scaled dot-product attention for one head over a block of queries.
+ * q [nq, d] (row stride q_stride), k/v [nk, d] (row stride kv_stride), out [nq, d] (stride out_stride).
+ * causal: query i (absolute position q_offset + i) sees keys 0..q_offset+i. scratch holds nk floats. */
+void mv_attention_head(float *out, int out_stride, const float *q, int q_stride, const float *k, const float *v,
+                       int kv_stride, int nq, int nk, int d, float scale, int causal, int q_offset, float *scratch);
+
+#endif
