@@ -1,0 +1,19 @@
+/* weights_util.h — typed, shape-checked access to checkpoint tensors for the model loaders.
+ * Every getter fails with MV_ERR_FORMAT naming the tensor when it is missing or has the wrong
+ * shape or dtype, so the model code can trust what it gets. */
+#ifndef MV_IO_WEIGHTS_UTIL_H
+#define MV_IO_WEIGHTS_UTIL_H
+
+#include "io/safetensors.h"
+#include "kernels/kernels.h"
+
+/* A [rows, cols] matrix in BF16/F16/F32, viewed in place (no copy). */
+mv_status mv_weight_matrix(const mv_weights *w, const char *name, int rows, int cols, mv_matrix *out, mv_error *err);
+/* A float tensor of exactly `numel` elements (any shape with that many, e.g. [1,1,C] or [C]),
+ * converted to a malloc'd float32 array (free with free()). Used for norms, biases, embeddings. */
+mv_status mv_weight_f32(const mv_weights *w, const char *name, int64_t numel, float **out, mv_error *err);
+/* Check a tensor's exact shape (ndim entries) and float dtype; returns the tensor via *out. */
+mv_status mv_weight_shape(const mv_weights *w, const char *name, int ndim, const int64_t *shape,
+                          const mv_tensor **out, mv_error *err);
+
+#endif
