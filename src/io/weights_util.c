@@ -24,7 +24,7 @@ static mv_status find_float(const mv_weights *w, const char *name, const mv_tens
 
 mv_status mv_weight_shape(const mv_weights *w, const char *name, int ndim, const int64_t *shape,
                           const mv_tensor **out, mv_error *err) {
-    const mv_tensor *t;
+    const mv_tensor *t = NULL;
     mv_status rc = find_float(w, name, &t, err);
     if (rc != MV_OK) return rc;
     int same = t->ndim == ndim;
@@ -41,7 +41,7 @@ mv_status mv_weight_shape(const mv_weights *w, const char *name, int ndim, const
 
 mv_status mv_weight_matrix(const mv_weights *w, const char *name, int rows, int cols, mv_matrix *out, mv_error *err) {
     const int64_t shape[2] = { rows, cols };
-    const mv_tensor *t;
+    const mv_tensor *t = NULL;
     mv_status rc = mv_weight_shape(w, name, 2, shape, &t, err);
     if (rc != MV_OK) return rc;
     out->dtype = t->dtype;
@@ -52,7 +52,7 @@ mv_status mv_weight_matrix(const mv_weights *w, const char *name, int rows, int 
 }
 
 mv_status mv_weight_f32(const mv_weights *w, const char *name, int64_t numel, float **out, mv_error *err) {
-    const mv_tensor *t;
+    const mv_tensor *t = NULL;
     mv_status rc = find_float(w, name, &t, err);
     if (rc != MV_OK) return rc;
     if (t->numel != numel) {
