@@ -90,6 +90,7 @@ typedef struct mv_model_info {
     uint64_t n_params;
     size_t weights_bytes;
     int n_threads;
+    double load_ms;             /* time mv_model_load took */
 } mv_model_info;
 
 void mv_model_get_info(const mv_model *model, mv_model_info *info);

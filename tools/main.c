@@ -2,13 +2,28 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "commands.h"
 #include "minivl.h"
 
+static void usage(FILE *f) {
+    fprintf(f,
+            "minivl %s — InternVL-family vision-language models on CPU\n"
+            "usage: minivl <command> [options]   (minivl <command> --help for its options)\n"
+            "  run        answer a question about images (streams the answer)\n"
+            "  chat       interactive chat (/image PATH, /reset, /quit)\n"
+            "  tokenize   tokenize text (--jsonl for batch)\n"
+            "  synth      write a SYNTH-1 synthetic checkpoint from a config.json\n",
+            MINIVL_VERSION);
+}
+
 int main(int argc, char **argv) {
-    if (argc < 2 || strcmp(argv[1], "--version") == 0) {
-        printf("minivl %s\n", MINIVL_VERSION);
-        return argc < 2 ? 2 : 0;
-    }
-    fprintf(stderr, "minivl: unknown command '%s'\n", argv[1]);
+    if (argc < 2) { usage(stderr); return 2; }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) { printf("minivl %s\n", MINIVL_VERSION); return 0; }
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) { usage(stdout); return 0; }
+    if (!strcmp(cmd, "run")) return mv_cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "chat")) return mv_cmd_chat(argc - 1, argv + 1);
+    fprintf(stderr, "minivl: unknown command '%s'\n", cmd);
+    usage(stderr);
     return 2;
 }

@@ -1,0 +1,442 @@
+/* session.c — one conversation with a model: prompt building, prefix reuse of the KV cache, the
+ * vision splice, prefill, and the generation loop with streaming, stop tokens and stop strings. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "text/sampler.h"
+#include "vlm.h"
+
+struct mv_session {
+    mv_model *model;
+    mv_kv_cache *kv;
+    int32_t *ids;      /* tokens whose keys/values are in the cache */
+    uint64_t *tags;    /* per position: 0 for text, an image fingerprint for image tokens */
+    size_t n;          /* == cache length */
+    size_t cap;
+};
+
+mv_generate_params mv_generate_default_params(void) {
+    mv_generate_params p;
+    memset(&p, 0, sizeof p);
+    p.sampling.temperature = 0.0f;
+    p.sampling.top_k = 0;
+    p.sampling.top_p = 1.0f;
+    p.sampling.repeat_penalty = 1.0f;
+    p.sampling.seed = 0;
+    p.max_new_tokens = 512;
+    p.stop_at_eos = 1;
+    return p;
+}
+
+void mv_result_free(mv_result *r) {
+    if (!r) return;
+    free(r->text);
+    free(r->input_ids);
+    free(r->output_ids);
+    free(r->tiles);
+    memset(r, 0, sizeof *r);
+}
+
+mv_status mv_session_create(mv_model *model, mv_session **out, mv_error *err) {
+    *out = NULL;
+    if (!model) return mv_set_error(err, MV_ERR_ARG, "no model");
+    mv_session *s = calloc(1, sizeof *s);
+    if (!s) return mv_set_error(err, MV_ERR_NOMEM, "out of memory");
+    s->model = model;
+    s->cap = (size_t)model->context_length;
+    s->ids = malloc(s->cap * sizeof *s->ids);
+    s->tags = malloc(s->cap * sizeof *s->tags);
+    s->kv = mv_kv_create(model->llm, model->context_length);
+    if (!s->ids || !s->tags || !s->kv) {
+        mv_session_free(s);
+        return mv_set_error(err, MV_ERR_NOMEM, "out of memory for a %d-token context", model->context_length);
+    }
+    *out = s;
+    return MV_OK;
+}
+
+void mv_session_free(mv_session *s) {
+    if (!s) return;
+    mv_kv_free(s->kv);
+    free(s->ids);
+    free(s->tags);
+    free(s);
+}
+
+/* ------------------------------------------------------------------ prompt */
+
+static int count_images(const mv_message *msgs, int n) {
+    int k = 0;
+    for (int i = 0; i < n; i++) k += msgs[i].n_images > 0 ? msgs[i].n_images : 0;
+    return k;
+}
+
+/* All images of the conversation in order (callers free the array, not the images). */
+static mv_status collect_images(const mv_message *msgs, int n, const mv_image ***out, int *count, mv_error *err) {
+    *count = count_images(msgs, n);
+    *out = calloc((size_t)(*count ? *count : 1), sizeof **out);
+    if (!*out) return mv_set_error(err, MV_ERR_NOMEM, "out of memory");
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < msgs[i].n_images; j++) {
+            if (!msgs[i].images || !msgs[i].images[j]) {
+                free(*out);
+                *out = NULL;
+                return mv_set_error(err, MV_ERR_ARG, "message %d: image %d is NULL", i, j);
+            }
+            (*out)[k++] = msgs[i].images[j];
+        }
+    return MV_OK;
+}
+
+mv_status mv_build_prompt(mv_model *m, const mv_message *msgs, int n_msgs, int max_tiles, char **prompt, mv_error *err) {
+    const mv_image **images;
+    int n_images;
+    mv_status rc = collect_images(msgs, n_msgs, &images, &n_images, err);
+    if (rc != MV_OK) return rc;
+    mv_image_batch batch;
+    rc = mv_images_preprocess(m, images, n_images, max_tiles, &batch, err);
+    if (rc == MV_OK)
+        rc = mv_chat_build_prompt(m->tmpl, msgs, n_msgs, batch.tiles_per_image, m->cfg.num_image_token, prompt, err);
+    mv_image_batch_free(&batch);
+    free(images);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ one request */
+
+typedef struct request {
+    mv_session *s;
+    const mv_generate_params *p;
+    mv_result *r;
+    mv_image_batch batch;
+    uint64_t *image_tags;   /* per image */
+    int32_t *ids;
+    size_t n_ids;
+    uint64_t *tags;         /* per prompt position */
+    size_t prefix;          /* positions reused from the cache */
+    float *logits;          /* [V] */
+} request;
+
+static uint64_t fingerprint_tiles(const mv_tiles *t, int image_size) {
+    uint64_t h = 1469598103934665603ull;
+    size_t n = (size_t)t->count * (size_t)image_size * (size_t)image_size * 3;
+    for (size_t i = 0; i < n; i++) h = (h ^ t->rgb[i]) * 1099511628211ull;
+    h ^= (uint64_t)t->count << 56;
+    return h ? h : 1;
+}
+
+static mv_status tokenize_prompt(request *q, const mv_message *msgs, int n_msgs, mv_error *err) {
+    mv_model *m = q->s->model;
+    char *prompt = NULL;
+    mv_status rc = mv_chat_build_prompt(m->tmpl, msgs, n_msgs, q->batch.tiles_per_image, m->cfg.num_image_token, &prompt, err);
+    if (rc == MV_OK) rc = mv_tokenizer_encode_text(m->tok, prompt, strlen(prompt), &q->ids, &q->n_ids, err);
+    free(prompt);
+    if (rc != MV_OK) return rc;
+    if (q->n_ids == 0) return mv_set_error(err, MV_ERR_ARG, "the prompt is empty");
+    if (q->n_ids > (size_t)m->context_length)
+        return mv_set_error(err, MV_ERR_CONTEXT, "the prompt is %zu tokens but the context holds %d", q->n_ids, m->context_length);
+    q->tags = calloc(q->n_ids, sizeof *q->tags);
+    if (!q->tags) return mv_set_error(err, MV_ERR_NOMEM, "out of memory");
+    /* Tag image positions with their image's fingerprint; the count must match the tiles. */
+    size_t per_image_tok = 0, img = 0, seen = 0, expected = (size_t)q->batch.total_tiles * (size_t)m->cfg.num_image_token;
+    for (size_t i = 0; i < q->n_ids; i++) {
+        if (q->ids[i] != m->img_context_id) continue;
+        while (img < (size_t)q->batch.n_images &&
+               per_image_tok >= (size_t)q->batch.tiles_per_image[img] * (size_t)m->cfg.num_image_token) {
+            img++;
+            per_image_tok = 0;
+        }
+        if (img >= (size_t)q->batch.n_images) break;
+        q->tags[i] = q->image_tags[img] ^ (uint64_t)per_image_tok;
+        per_image_tok++;
+        seen++;
+    }
+    size_t total = 0;
+    for (size_t i = 0; i < q->n_ids; i++) total += q->ids[i] == m->img_context_id;
+    if (total != expected || seen != expected)
+        return mv_set_error(err, MV_ERR_ARG, "the prompt holds %zu <IMG_CONTEXT> tokens but its images need %zu (do not write <IMG_CONTEXT> in text)",
+                            total, expected);
+    return MV_OK;
+}
+
+/* Longest common prefix with the cache; at least one prompt token is always recomputed so the
+ * request gets fresh logits. A dump needs every image encoded, so it disables reuse of images. */
+static void choose_prefix(request *q) {
+    mv_session *s = q->s;
+    size_t n = 0;
+    while (n < s->n && n < q->n_ids && s->ids[n] == q->ids[n] && s->tags[n] == q->tags[n]) n++;
+    if (n >= q->n_ids) n = q->n_ids - 1;
+    q->prefix = n;
+    mv_kv_truncate(s->kv, (int)n);
+    s->n = n;
+}
+
+/* Index of the first image with a token after the reused prefix. */
+static int first_image_needed(const request *q) {
+    mv_model *m = q->s->model;
+    size_t count = 0, tokens_before = 0;
+    int img = 0;
+    for (size_t i = 0; i < q->n_ids && img < q->batch.n_images; i++) {
+        if (q->ids[i] != m->img_context_id) continue;
+        if (i >= q->prefix) return img;
+        if (++count == tokens_before + (size_t)q->batch.tiles_per_image[img] * (size_t)m->cfg.num_image_token) {
+            tokens_before = count;
+            img++;
+        }
+    }
+    return img;
+}
+
+static mv_status write_dump(const request *q, const float *pixels, const float *embeds, mv_error *err) {
+    mv_model *m = q->s->model;
+    int T = q->batch.total_tiles, S = m->cfg.force_image_size, H = mv_llm_hidden(m->llm), V = mv_llm_vocab(m->llm);
+    mv_st_writer *w = mv_stw_new();
+    if (!w) return mv_set_error(err, MV_ERR_NOMEM, "out of memory");
+    const int64_t pv_shape[4] = { T, 3, S, S }, ve_shape[3] = { T, m->cfg.num_image_token, H }, lg_shape[1] = { V };
+    mv_status rc = MV_OK;
+    if (T > 0) {
+        rc = mv_stw_add(w, "pixel_values", MV_F32, 4, pv_shape, pixels, err);
+        if (rc == MV_OK) rc = mv_stw_add(w, "vit_embeds", MV_F32, 3, ve_shape, embeds, err);
+    }
+    if (rc == MV_OK) rc = mv_stw_add(w, "logits_last", MV_F32, 1, lg_shape, q->logits, err);
+    if (rc == MV_OK) rc = mv_stw_write(w, q->p->dump_tensors_path, err);
+    mv_stw_free(w);
+    return rc;
+}
+
+/* Encode the images the prefill needs, embed the new tokens with the image rows spliced in, and
+ * run the prompt through the LLM. */
+static mv_status prefill(request *q, mv_error *err) {
+    mv_session *s = q->s;
+    mv_model *m = s->model;
+    const int H = mv_llm_hidden(m->llm), S = m->cfg.force_image_size, per_tile = m->cfg.num_image_token;
+    int first = q->p->dump_tensors_path ? 0 : first_image_needed(q);
+    size_t rows_before = 0, rows = 0, pixels_n = 0;
+    for (int i = 0; i < q->batch.n_images; i++) {
+        size_t r = (size_t)q->batch.tiles_per_image[i] * (size_t)per_tile;
+        if (i < first) rows_before += r;
+        else { rows += r; pixels_n += (size_t)q->batch.tiles_per_image[i] * 3 * (size_t)S * (size_t)S; }
+    }
+    size_t n_new = q->n_ids - q->prefix;
+    float *embeds = malloc((rows ? rows : 1) * (size_t)H * sizeof *embeds);
+    float *tokens = malloc(n_new * (size_t)H * sizeof *tokens);
+    float *pixels = q->p->dump_tensors_path && pixels_n ? malloc(pixels_n * sizeof *pixels) : NULL;
+    mv_status rc = (embeds && tokens && (pixels || !q->p->dump_tensors_path || !pixels_n)) ? MV_OK
+                   : mv_set_error(err, MV_ERR_NOMEM, "out of memory for the prompt embeddings");
+    double t0 = mv_now_ms();
+    if (rc == MV_OK && rows) rc = mv_images_encode(m, &q->batch, first, embeds, pixels, err);
+    double t1 = mv_now_ms();
+    q->r->timings.vision_ms = t1 - t0;
+    if (rc == MV_OK) rc = mv_llm_embed(m->llm, q->ids + q->prefix, (int)n_new, tokens, err);
+    if (rc == MV_OK) {
+        size_t row = 0;
+        for (size_t i = 0; i < q->n_ids; i++) {
+            if (q->ids[i] != m->img_context_id) continue;
+            if (i >= q->prefix)
+                memcpy(tokens + (i - q->prefix) * (size_t)H, embeds + (row - rows_before) * (size_t)H, (size_t)H * sizeof *tokens);
+            row++;
+        }
+        rc = mv_llm_forward(m->llm, m->pool, s->kv, tokens, (int)n_new, q->logits, err);
+    }
+    q->r->timings.prefill_ms = mv_now_ms() - t1;
+    q->r->timings.prefill_tokens = (int)n_new;
+    if (rc == MV_OK) {
+        memcpy(s->ids + q->prefix, q->ids + q->prefix, n_new * sizeof *s->ids);
+        memcpy(s->tags + q->prefix, q->tags + q->prefix, n_new * sizeof *s->tags);
+        s->n = q->n_ids;
+    } else {
+        mv_kv_truncate(s->kv, (int)q->prefix);
+    }
+    if (rc == MV_OK && q->p->dump_tensors_path) rc = write_dump(q, pixels, embeds, err);
+    free(pixels);
+    free(tokens);
+    free(embeds);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ generation */
+
+typedef struct text_out {
+    char *s;           /* all complete text generated so far */
+    size_t len, cap;
+    size_t emitted;    /* bytes already passed to the callback */
+    int failed;
+} text_out;
+
+static void text_append(text_out *t, const char *p, size_t n) {
+    if (t->failed || n == 0) return;
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 1024;
+        while (cap < t->len + n + 1) cap *= 2;
+        char *g = realloc(t->s, cap);
+        if (!g) { t->failed = 1; return; }
+        t->s = g;
+        t->cap = cap;
+    }
+    memcpy(t->s + t->len, p, n);
+    t->len += n;
+    t->s[t->len] = 0;
+}
+
+/* Where a stop string occurs (its start), or -1. */
+static long find_stop(const text_out *t, const mv_generate_params *p) {
+    long best = -1;
+    for (int i = 0; i < p->n_stop; i++) {
+        if (!p->stop[i] || !*p->stop[i]) continue;
+        const char *hit = t->s ? strstr(t->s, p->stop[i]) : NULL;
+        if (hit && (best < 0 || hit - t->s < best)) best = hit - t->s;
+    }
+    return best;
+}
+
+/* Bytes at the end of the text that could begin a stop string must wait for more text. */
+static size_t held_back(const text_out *t, const mv_generate_params *p) {
+    size_t hold = 0;
+    for (int i = 0; i < p->n_stop; i++) {
+        const char *st = p->stop[i];
+        if (!st) continue;
+        size_t sl = strlen(st);
+        for (size_t k = sl > 1 ? sl - 1 : 0; k > hold; k--)
+            if (k <= t->len && memcmp(t->s + t->len - k, st, k) == 0) { hold = k; break; }
+    }
+    return hold;
+}
+
+/* Pass text up to `upto` to the callback; returns non-zero when the caller asked to stop. */
+static int emit_upto(text_out *t, const mv_generate_params *p, size_t upto, int32_t token) {
+    if (upto <= t->emitted) return 0;
+    int stop = p->on_token ? p->on_token(p->user, t->s + t->emitted, upto - t->emitted, token) : 0;
+    t->emitted = upto;
+    return stop;
+}
+
+static mv_status push_output(mv_result *r, int32_t tok, size_t *cap) {
+    if (r->n_output_ids + 1 > *cap) {
+        size_t nc = *cap ? *cap * 2 : 64;
+        int32_t *g = realloc(r->output_ids, nc * sizeof *g);
+        if (!g) return MV_ERR_NOMEM;
+        r->output_ids = g;
+        *cap = nc;
+    }
+    r->output_ids[r->n_output_ids++] = tok;
+    return MV_OK;
+}
+
+static mv_status generate(request *q, mv_error *err) {
+    mv_session *s = q->s;
+    mv_model *m = s->model;
+    const mv_generate_params *p = q->p;
+    const int V = mv_llm_vocab(m->llm), H = mv_llm_hidden(m->llm);
+    mv_rng rng;
+    mv_rng_seed(&rng, p->sampling.seed);
+    void *scratch = malloc(mv_sample_scratch_bytes(V));
+    float *embed = malloc((size_t)H * sizeof *embed);
+    mv_detok_stream *ds = mv_detok_stream_new(m->tok);
+    text_out t = { 0 };
+    size_t out_cap = 0;
+    mv_status rc = (scratch && embed && ds) ? MV_OK : mv_set_error(err, MV_ERR_NOMEM, "out of memory");
+    q->r->finish = MV_FINISH_LENGTH;
+    double t0 = mv_now_ms();
+    for (int step = 0; rc == MV_OK && step < p->max_new_tokens; step++) {
+        int32_t tok = mv_sample(&p->sampling, q->logits, V, s->ids, s->n, &rng, scratch);
+        if (push_output(q->r, tok, &out_cap) != MV_OK) { rc = mv_set_error(err, MV_ERR_NOMEM, "out of memory"); break; }
+        if (p->stop_at_eos && (tok == m->end_id || tok == m->eos_id)) { q->r->finish = MV_FINISH_STOP; break; }
+        const char *piece;
+        size_t piece_len;
+        mv_detok_stream_push(ds, tok, &piece, &piece_len);
+        text_append(&t, piece, piece_len);
+        long stop_at = find_stop(&t, p);
+        if (stop_at >= 0) {
+            t.len = (size_t)stop_at;
+            emit_upto(&t, p, t.len, tok);
+            q->r->finish = MV_FINISH_STOP;
+            break;
+        }
+        if (emit_upto(&t, p, t.len - held_back(&t, p), tok)) { q->r->finish = MV_FINISH_CANCELLED; break; }
+        if (step + 1 == p->max_new_tokens) break;
+        if (s->n >= s->cap) { q->r->finish = MV_FINISH_LENGTH; break; }
+        rc = mv_llm_embed(m->llm, &tok, 1, embed, err);
+        if (rc == MV_OK) rc = mv_llm_forward(m->llm, m->pool, s->kv, embed, 1, q->logits, err);
+        if (rc == MV_OK) { s->ids[s->n] = tok; s->tags[s->n] = 0; s->n++; }
+        else mv_kv_truncate(s->kv, (int)s->n);
+    }
+    if (rc == MV_OK && q->r->finish != MV_FINISH_STOP && q->r->finish != MV_FINISH_CANCELLED) {
+        const char *piece;
+        size_t piece_len;
+        mv_detok_stream_flush(ds, &piece, &piece_len);
+        text_append(&t, piece, piece_len);
+        emit_upto(&t, p, t.len, -1);
+    } else if (rc == MV_OK && q->r->finish == MV_FINISH_STOP) {
+        emit_upto(&t, p, t.len, -1);
+    }
+    q->r->timings.decode_ms = mv_now_ms() - t0;
+    q->r->timings.decode_tokens = (int)q->r->n_output_ids;
+    if (rc == MV_OK && t.failed) rc = mv_set_error(err, MV_ERR_NOMEM, "out of memory");
+    q->r->text = t.s ? t.s : calloc(1, 1);
+    if (t.s) t.s[t.len] = 0;
+    if (rc == MV_OK && !q->r->text) rc = mv_set_error(err, MV_ERR_NOMEM, "out of memory");
+    mv_detok_stream_free(ds);
+    free(embed);
+    free(scratch);
+    return rc;
+}
+
+static mv_status fill_result_images(request *q, mv_error *err) {
+    mv_result *r = q->r;
+    r->n_images = q->batch.n_images;
+    r->tiles = calloc((size_t)(r->n_images ? r->n_images : 1), sizeof *r->tiles);
+    if (!r->tiles) return mv_set_error(err, MV_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < r->n_images; i++) {
+        r->tiles[i].cols = q->batch.tiles[i].cols;
+        r->tiles[i].rows = q->batch.tiles[i].rows;
+        r->tiles[i].count = q->batch.tiles[i].count;
+    }
+    r->n_image_tokens = q->batch.total_tiles * q->s->model->cfg.num_image_token;
+    return MV_OK;
+}
+
+mv_status mv_session_chat(mv_session *s, const mv_message *msgs, int n_msgs, const mv_generate_params *params,
+                          mv_result *out, mv_error *err) {
+    memset(out, 0, sizeof *out);
+    mv_generate_params defaults = mv_generate_default_params();
+    if (!s || (!msgs && n_msgs)) return mv_set_error(err, MV_ERR_ARG, "no session or messages");
+    request q = { .s = s, .p = params ? params : &defaults, .r = out };
+    mv_model *m = s->model;
+    out->timings.load_ms = m->load_ms;
+    const mv_image **images = NULL;
+    int n_images = 0;
+    double t0 = mv_now_ms();
+    mv_status rc = collect_images(msgs, n_msgs, &images, &n_images, err);
+    if (rc == MV_OK) rc = mv_images_preprocess(m, images, n_images, q.p->max_tiles, &q.batch, err);
+    if (rc == MV_OK && !(q.image_tags = calloc((size_t)(n_images ? n_images : 1), sizeof *q.image_tags)))
+        rc = mv_set_error(err, MV_ERR_NOMEM, "out of memory");
+    for (int i = 0; rc == MV_OK && i < q.batch.n_images; i++)
+        q.image_tags[i] = fingerprint_tiles(&q.batch.tiles[i], m->cfg.force_image_size);
+    out->timings.preprocess_ms = mv_now_ms() - t0;
+    if (rc == MV_OK) rc = fill_result_images(&q, err);
+    if (rc == MV_OK) rc = tokenize_prompt(&q, msgs, n_msgs, err);
+    if (rc == MV_OK && !(q.logits = malloc((size_t)mv_llm_vocab(m->llm) * sizeof *q.logits)))
+        rc = mv_set_error(err, MV_ERR_NOMEM, "out of memory");
+    if (rc == MV_OK) {
+        choose_prefix(&q);
+        rc = prefill(&q, err);
+    }
+    if (rc == MV_OK) rc = generate(&q, err);
+    if (rc == MV_OK) {
+        out->input_ids = q.ids;
+        out->n_input_ids = q.n_ids;
+        q.ids = NULL;
+    } else {
+        mv_result_free(out);
+    }
+    free(q.logits);
+    free(q.ids);
+    free(q.tags);
+    free(q.image_tags);
+    free(images);
+    mv_image_batch_free(&q.batch);
+    return rc;
+}

@@ -1,0 +1,41 @@
+/* conversation.h — OpenAI-style chat messages (JSON) turned into mv_message arrays with decoded
+ * images; shared by `minivl run --messages`, `minivl chat` and the server. */
+#ifndef MV_TOOLS_CONVERSATION_H
+#define MV_TOOLS_CONVERSATION_H
+
+#include <stddef.h>
+
+#include "minivl.h"
+
+typedef struct conversation {
+    mv_message *msgs;
+    int n_msgs, cap_msgs;
+    mv_image **images;     /* owned; messages point into this list */
+    int n_images, cap_images;
+    char **texts;          /* owned message texts */
+} conversation;
+
+typedef struct image_policy {
+    size_t max_pixels;       /* 0 = library default */
+    int allow_local;         /* accept paths and file:// URLs */
+    const char *local_root;  /* when set, local files must lie under this directory */
+} image_policy;
+
+/* Parse a JSON array of messages {role, content}; content is a string or a list of parts
+ * {"type":"text","text":...} / {"type":"image_url","image_url":{"url":...}} (url: a path, file:// or
+ * data:...;base64,...). Text parts are joined with "\n". */
+mv_status conversation_from_json(conversation *c, const char *json, size_t len, const image_policy *policy,
+                                 mv_error *err);
+/* Append one message; images (already loaded, ownership taken) go with it. */
+mv_status conversation_add(conversation *c, mv_role role, const char *text, mv_image **images, int n_images,
+                           mv_error *err);
+/* Load an image from a path, file:// URL or data: URL. */
+mv_status conversation_load_image(const char *url, const image_policy *policy, mv_image **out, mv_error *err);
+/* Remove the last message (and its images). */
+void conversation_pop(conversation *c);
+void conversation_clear(conversation *c);
+
+/* Fill err like the library does. Returns code. */
+mv_status cli_error(mv_error *err, mv_status code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif
