@@ -39,6 +39,7 @@ static void usage_run(FILE *f) {
             "  --temp T  --top-k K  --top-p P  --repeat-penalty R  --seed S   sampling (default greedy)\n"
             "  --max-tiles N          tile budget per image (default: config max_dynamic_patch)\n"
             "  --ctx N                context length (default: min(config, 32768))\n"
+            "  --ignore-eos           keep generating past the end-of-turn token\n"
             "  --json                 print one JSON object (ids, text, tiles, timings) instead of streaming\n"
             "  --dump-tensors FILE    write pixel_values, vit_embeds, logits_last (F32 safetensors)\n");
 }
@@ -78,6 +79,7 @@ static int parse_run_opts(int argc, char **argv, run_opts *o) {
         int takes = 1, ok = 1, seed;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage_run(stdout); exit(0); }
         else if (!strcmp(a, "--json")) { o->json = 1; takes = 0; }
+        else if (!strcmp(a, "--ignore-eos")) { o->gp.stop_at_eos = 0; takes = 0; }
         else if (!v) { fprintf(stderr, "minivl: %s needs a value (or is unknown)\n", a); return 0; }
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model_dir = v;
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = v;
