@@ -1,0 +1,394 @@
+/* decoder.c — the decoder-only transformer shared by every LLM family (Qwen2 now; InternLM2 and
+ * Phi-3 plug in through llm_impl.h): RMSNorm, GQA attention with rotate-half RoPE over a KV cache,
+ * SwiGLU MLP, final norm and lm_head.
+ *
+ * Numerics follow Hugging Face's float32 eager path: inv_freq = 1/theta^(2i/d) in float32, angle =
+ * float32(pos) * inv_freq, scores q·kᵀ/√d with a causal mask, float32 softmax. Prompts are processed
+ * in chunks of MV_LLM_CHUNK positions so scratch memory is O(chunk × max(hidden, inter)) whatever the
+ * prompt length, and lm_head (the largest matrix) runs only for positions whose logits are asked for. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/weights_util.h"
+#include "llm/llm_impl.h"
+
+enum {
+    MV_LLM_CHUNK = 256,   /* prefill positions per pass */
+    ATTN_QBLOCK = 32      /* queries per attention work item: spreads a long prefill over threads */
+};
+
+/* ------------------------------------------------------------------ loading */
+
+typedef mv_status (*family_load_fn)(mv_llm *llm, const mv_weights *w, const mv_config *cfg, mv_error *err);
+
+static const struct {
+    const char *architecture;
+    family_load_fn load;
+} FAMILIES[] = {
+    { "Qwen2ForCausalLM", mv_qwen2_load },
+};
+
+mv_status mv_llm_get_matrix(const mv_weights *w, mv_matrix *m, int rows, int cols, mv_error *err,
+                            const char *fmt, ...) {
+    char name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    return mv_weight_matrix(w, name, rows, cols, m, err);
+}
+
+mv_status mv_llm_get_vector(const mv_weights *w, float **v, int n, mv_error *err, const char *fmt, ...) {
+    char name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    return mv_weight_f32(w, name, n, v, err);
+}
+
+static mv_status check_config(const mv_llm_config *c, mv_error *err) {
+    if (c->hidden_size < 1 || c->intermediate_size < 1 || c->num_layers < 1 || c->num_heads < 1 ||
+        c->num_kv_heads < 1 || c->vocab_size < 1 || c->head_dim < 2)
+        return mv_set_error(err, MV_ERR_CONFIG, "llm_config: sizes must be positive (hidden %d, intermediate %d, "
+                            "layers %d, heads %d, kv heads %d, vocab %d, head_dim %d)", c->hidden_size,
+                            c->intermediate_size, c->num_layers, c->num_heads, c->num_kv_heads, c->vocab_size, c->head_dim);
+    if (c->num_heads % c->num_kv_heads)
+        return mv_set_error(err, MV_ERR_CONFIG, "llm_config: num_attention_heads %d is not a multiple of num_key_value_heads %d",
+                            c->num_heads, c->num_kv_heads);
+    if (c->head_dim % 2)
+        return mv_set_error(err, MV_ERR_CONFIG, "llm_config: head_dim %d is odd; rotary embedding needs it even", c->head_dim);
+    if (!(c->rope_theta > 0))
+        return mv_set_error(err, MV_ERR_CONFIG, "llm_config: rope_theta %g must be positive", c->rope_theta);
+    if (!(c->rms_norm_eps >= 0))
+        return mv_set_error(err, MV_ERR_CONFIG, "llm_config: rms_norm_eps %g must be non-negative", (double)c->rms_norm_eps);
+    return MV_OK;
+}
+
+/* inv_freq[i] = 1 / theta^(2i/d), every step in float32 as HF's
+ * `1.0 / (base ** (torch.arange(0, dim, 2).float() / dim))`. */
+static void default_inv_freq(float *inv_freq, int head_dim, double theta) {
+    for (int i = 0; i < head_dim / 2; i++) {
+        float e = (float)(2 * i) / (float)head_dim;
+        inv_freq[i] = 1.0f / powf((float)theta, e);
+    }
+}
+
+mv_status mv_llm_load(const mv_weights *w, const mv_config *cfg, mv_llm **out, mv_error *err) {
+    if (!w || !cfg || !out) return mv_set_error(err, MV_ERR_ARG, "mv_llm_load: NULL argument");
+    *out = NULL;
+    const mv_llm_config *c = &cfg->llm;
+    family_load_fn load = NULL;
+    for (size_t i = 0; i < sizeof FAMILIES / sizeof FAMILIES[0]; i++)
+        if (!strcmp(c->architecture, FAMILIES[i].architecture)) load = FAMILIES[i].load;
+    if (!load)
+        return mv_set_error(err, MV_ERR_UNSUPPORTED, "llm_config.architectures: '%s' is not a supported language model",
+                            c->architecture);
+    mv_status rc = check_config(c, err);
+    if (rc != MV_OK) return rc;
+
+    mv_llm *m = calloc(1, sizeof *m);
+    if (!m) return mv_set_error(err, MV_ERR_NOMEM, "out of memory loading the language model");
+    m->family = c->architecture;
+    m->hidden = c->hidden_size;
+    m->inter = c->intermediate_size;
+    m->n_layers = c->num_layers;
+    m->n_heads = c->num_heads;
+    m->n_kv_heads = c->num_kv_heads;
+    m->head_dim = c->head_dim;
+    m->vocab = c->vocab_size;
+    m->norm_eps = c->rms_norm_eps;
+    m->rope_theta = c->rope_theta;
+    m->layers = calloc((size_t)m->n_layers, sizeof *m->layers);
+    m->inv_freq = malloc((size_t)(m->head_dim / 2) * sizeof *m->inv_freq);
+    if (!m->layers || !m->inv_freq) {
+        mv_llm_free(m);
+        return mv_set_error(err, MV_ERR_NOMEM, "out of memory loading the language model");
+    }
+    default_inv_freq(m->inv_freq, m->head_dim, m->rope_theta);
+    if ((rc = load(m, w, cfg, err)) != MV_OK) {
+        mv_llm_free(m);
+        return rc;
+    }
+    *out = m;
+    return MV_OK;
+}
+
+static void free_layer(mv_llm_layer *L) {
+    free(L->attn_norm);
+    free(L->mlp_norm);
+    free(L->bq);
+    free(L->bk);
+    free(L->bv);
+    free(L->bqkv);
+    free(L->bo);
+}
+
+void mv_llm_free(mv_llm *m) {
+    if (!m) return;
+    for (int i = 0; m->layers && i < m->n_layers; i++) free_layer(&m->layers[i]);
+    free(m->layers);
+    free(m->final_norm);
+    free(m->inv_freq);
+    free(m);
+}
+
+int mv_llm_hidden(const mv_llm *m) { return m->hidden; }
+int mv_llm_vocab(const mv_llm *m) { return m->vocab; }
+int mv_llm_layers(const mv_llm *m) { return m->n_layers; }
+
+mv_status mv_llm_embed(const mv_llm *m, const int32_t *ids, int n, float *out, mv_error *err) {
+    if (!m || (n > 0 && (!ids || !out)) || n < 0) return mv_set_error(err, MV_ERR_ARG, "mv_llm_embed: invalid arguments");
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= m->vocab)
+            return mv_set_error(err, MV_ERR_ARG, "token id %d at position %d is outside the vocabulary [0, %d)",
+                                (int)ids[i], i, m->vocab);
+    const size_t H = (size_t)m->hidden, es = mv_dtype_size(m->embed.dtype);
+    for (int i = 0; i < n; i++)
+        mv_to_f32(m->embed.dtype, (const char *)m->embed.data + (size_t)ids[i] * H * es, out + (size_t)i * H, H);
+    return MV_OK;
+}
+
+/* ------------------------------------------------------------------ forward pass */
+
+/* Scratch for one forward call, sized for `cap` positions per chunk. */
+typedef struct fwd {
+    const mv_llm *m;
+    mv_pool *pool;
+    mv_kv_cache *kv;
+    int cap;
+    float *x;          /* [cap, hidden] residual stream */
+    float *h;          /* [cap, hidden] normed input / sublayer output */
+    float *q, *k, *v;  /* [cap, heads*hd], [cap, kv_heads*hd] x2 */
+    float *qkv;        /* [cap, (heads+2*kv_heads)*hd], fused layouts only */
+    float *att;        /* [cap, heads*hd] */
+    float *mlp;        /* [cap, 2*inter]: gate | up */
+    float *cos_t, *sin_t; /* [cap, hd/2] */
+    float *scores;     /* [threads, score_stride] attention rows */
+    int score_stride;
+    float *inv_freq;   /* [hd/2] for this call */
+    float cs_scale;
+    void *arena;
+} fwd;
+
+static float *carve(float **p, size_t n) {
+    float *r = *p;
+    *p += n;
+    return r;
+}
+
+static int fwd_init(fwd *f, const mv_llm *m, mv_pool *pool, mv_kv_cache *kv, int n) {
+    memset(f, 0, sizeof *f);
+    f->m = m;
+    f->pool = pool;
+    f->kv = kv;
+    f->cap = n < MV_LLM_CHUNK ? n : MV_LLM_CHUNK;
+    f->score_stride = kv->len + n;
+    const size_t C = (size_t)f->cap, H = (size_t)m->hidden, hd = (size_t)m->head_dim;
+    const size_t qd = (size_t)m->n_heads * hd, kvd = (size_t)m->n_kv_heads * hd, half = hd / 2;
+    const size_t threads = (size_t)(pool ? mv_pool_threads(pool) : 1);
+    const size_t fused = m->qkv_layout == MV_QKV_SEPARATE ? 0 : C * (qd + 2 * kvd);
+    size_t total = 2 * C * H + 2 * C * qd + 2 * C * kvd + fused + 2 * C * (size_t)m->inter + 2 * C * half +
+                   threads * (size_t)f->score_stride + half;
+    float *p = malloc(total * sizeof(float));
+    if (!p) return 0;
+    f->arena = p;
+    f->x = carve(&p, C * H);
+    f->h = carve(&p, C * H);
+    f->q = carve(&p, C * qd);
+    f->att = carve(&p, C * qd);
+    f->k = carve(&p, C * kvd);
+    f->v = carve(&p, C * kvd);
+    f->qkv = fused ? carve(&p, fused) : NULL;
+    f->mlp = carve(&p, 2 * C * (size_t)m->inter);
+    f->cos_t = carve(&p, C * half);
+    f->sin_t = carve(&p, C * half);
+    f->scores = carve(&p, threads * (size_t)f->score_stride);
+    f->inv_freq = carve(&p, half);
+    f->cs_scale = 1.0f;
+    if (m->rope) m->rope(m, kv->len + n, f->inv_freq, &f->cs_scale);
+    else memcpy(f->inv_freq, m->inv_freq, half * sizeof(float));
+    return 1;
+}
+
+/* cos/sin per position of the chunk: angle = float32(pos) * inv_freq in float32, as HF. */
+static void rope_tables(fwd *f, int p0, int n) {
+    const int half = f->m->head_dim / 2;
+    for (int r = 0; r < n; r++)
+        for (int i = 0; i < half; i++) {
+            float angle = (float)(p0 + r) * f->inv_freq[i];
+            f->cos_t[(size_t)r * half + i] = cosf(angle) * f->cs_scale;
+            f->sin_t[(size_t)r * half + i] = sinf(angle) * f->cs_scale;
+        }
+}
+
+/* Spread fused q/k/v rows into the separate q, k, v buffers. */
+static void split_qkv(fwd *f, int n) {
+    const mv_llm *m = f->m;
+    const size_t hd = (size_t)m->head_dim, qd = (size_t)m->n_heads * hd, kvd = (size_t)m->n_kv_heads * hd;
+    const size_t width = qd + 2 * kvd, group = (size_t)(m->n_heads / m->n_kv_heads);
+    for (int r = 0; r < n; r++) {
+        const float *src = f->qkv + (size_t)r * width;
+        float *q = f->q + (size_t)r * qd, *k = f->k + (size_t)r * kvd, *v = f->v + (size_t)r * kvd;
+        if (m->qkv_layout == MV_QKV_CONCAT) {
+            memcpy(q, src, qd * sizeof *q);
+            memcpy(k, src + qd, kvd * sizeof *k);
+            memcpy(v, src + qd + kvd, kvd * sizeof *v);
+            continue;
+        }
+        for (int g = 0; g < m->n_kv_heads; g++) {
+            const float *blk = src + (size_t)g * (group + 2) * hd;
+            memcpy(q + (size_t)g * group * hd, blk, group * hd * sizeof *q);
+            memcpy(k + (size_t)g * hd, blk + group * hd, hd * sizeof *k);
+            memcpy(v + (size_t)g * hd, blk + (group + 1) * hd, hd * sizeof *v);
+        }
+    }
+}
+
+static void project_qkv(fwd *f, const mv_llm_layer *L, int n) {
+    if (f->m->qkv_layout == MV_QKV_SEPARATE) {
+        mv_linear(f->pool, f->q, f->h, n, &L->wq, L->bq);
+        mv_linear(f->pool, f->k, f->h, n, &L->wk, L->bk);
+        mv_linear(f->pool, f->v, f->h, n, &L->wv, L->bv);
+    } else {
+        mv_linear(f->pool, f->qkv, f->h, n, &L->wqkv, L->bqkv);
+        split_qkv(f, n);
+    }
+    const mv_llm *m = f->m;
+    const size_t half = (size_t)m->head_dim / 2, qd = (size_t)m->n_heads * m->head_dim,
+                 kvd = (size_t)m->n_kv_heads * m->head_dim;
+    for (int r = 0; r < n; r++) {
+        mv_rope_cs(f->q + r * qd, m->n_heads, m->head_dim, f->cos_t + r * half, f->sin_t + r * half);
+        mv_rope_cs(f->k + r * kvd, m->n_kv_heads, m->head_dim, f->cos_t + r * half, f->sin_t + r * half);
+    }
+}
+
+/* Append the chunk's (rotated) keys and values at cache positions p0.. */
+static void store_kv(fwd *f, int layer, int p0, int n) {
+    const mv_llm *m = f->m;
+    const size_t hd = (size_t)m->head_dim, kvd = (size_t)m->n_kv_heads * hd;
+    for (int g = 0; g < m->n_kv_heads; g++) {
+        float *kc = mv_kv_k(f->kv, layer, g) + (size_t)p0 * hd, *vc = mv_kv_v(f->kv, layer, g) + (size_t)p0 * hd;
+        for (int r = 0; r < n; r++) {
+            memcpy(kc + r * hd, f->k + r * kvd + g * hd, hd * sizeof(float));
+            memcpy(vc + r * hd, f->v + r * kvd + g * hd, hd * sizeof(float));
+        }
+    }
+}
+
+typedef struct attn_job {
+    fwd *f;
+    int layer, p0, n, n_blocks;
+} attn_job;
+
+/* One (head, block of queries) item: causal attention over cache positions 0..p0+query. */
+static void attn_item(void *ctx, int idx, int thread) {
+    const attn_job *j = ctx;
+    const fwd *f = j->f;
+    const mv_llm *m = f->m;
+    const int head = idx / j->n_blocks, b0 = (idx % j->n_blocks) * ATTN_QBLOCK;
+    const int nq = j->n - b0 < ATTN_QBLOCK ? j->n - b0 : ATTN_QBLOCK;
+    const int g = head / (m->n_heads / m->n_kv_heads), hd = m->head_dim, stride = m->n_heads * hd;
+    const size_t off = (size_t)b0 * (size_t)stride + (size_t)head * (size_t)hd;
+    const float scale = 1.0f / sqrtf((float)hd);
+    mv_attention_head(f->att + off, stride, f->q + off, stride, mv_kv_k(f->kv, j->layer, g), mv_kv_v(f->kv, j->layer, g),
+                      hd, nq, j->p0 + b0 + nq, hd, scale, 1, j->p0 + b0, f->scores + (size_t)thread * f->score_stride);
+}
+
+static void attention(fwd *f, int layer, int p0, int n) {
+    attn_job j = { f, layer, p0, n, (n + ATTN_QBLOCK - 1) / ATTN_QBLOCK };
+    mv_pool_for(f->pool, f->m->n_heads * j.n_blocks, attn_item, &j);
+}
+
+/* h = down(silu(gate(h)) * up(h)). */
+static void mlp(fwd *f, const mv_llm_layer *L, int n) {
+    const size_t I = (size_t)f->m->inter;
+    float *gate = f->mlp;
+    if (L->w_gate_up.data) {
+        /* fused rows are [gate | up]; compact each row's result to [n, I] (row r moves down to r*I) */
+        mv_linear(f->pool, f->mlp, f->h, n, &L->w_gate_up, NULL);
+        for (int r = 0; r < n; r++) {
+            float *row = f->mlp + (size_t)r * 2 * I;
+            mv_swiglu(row, row + I, I);
+            memmove(gate + (size_t)r * I, row, I * sizeof *row);
+        }
+    } else {
+        float *up = f->mlp + (size_t)n * I;
+        mv_linear(f->pool, gate, f->h, n, &L->w_gate, NULL);
+        mv_linear(f->pool, up, f->h, n, &L->w_up, NULL);
+        mv_swiglu(gate, up, (size_t)n * I);
+    }
+    mv_linear(f->pool, f->h, gate, n, &L->w_down, NULL);
+}
+
+/* One chunk of n positions through every layer; appends them to the cache. */
+static void run_chunk(fwd *f, const float *embeds, int n) {
+    const mv_llm *m = f->m;
+    const int p0 = f->kv->len;
+    const size_t nh = (size_t)n * (size_t)m->hidden;
+    memcpy(f->x, embeds, nh * sizeof(float));
+    rope_tables(f, p0, n);
+    for (int l = 0; l < m->n_layers; l++) {
+        const mv_llm_layer *L = &m->layers[l];
+        mv_rmsnorm(f->h, f->x, n, m->hidden, L->attn_norm, m->norm_eps);
+        project_qkv(f, L, n);
+        store_kv(f, l, p0, n);
+        attention(f, l, p0, n);
+        mv_linear(f->pool, f->h, f->att, n, &L->wo, L->bo);
+        mv_add(f->x, f->h, nh);
+        mv_rmsnorm(f->h, f->x, n, m->hidden, L->mlp_norm, m->norm_eps);
+        mlp(f, L, n);
+        mv_add(f->x, f->h, nh);
+    }
+    f->kv->len = p0 + n;
+}
+
+/* logits [rows, vocab] for chunk rows first..first+rows-1. */
+static void chunk_logits(fwd *f, int first, int rows, float *logits) {
+    const mv_llm *m = f->m;
+    const size_t H = (size_t)m->hidden;
+    mv_rmsnorm(f->h, f->x + (size_t)first * H, rows, m->hidden, m->final_norm, m->norm_eps);
+    mv_linear(f->pool, logits, f->h, rows, &m->lm_head, NULL);
+}
+
+static mv_status check_forward(const mv_llm *m, const mv_kv_cache *kv, const float *embeds, int n, mv_error *err) {
+    if (!m || !kv || !embeds || n < 1)
+        return mv_set_error(err, MV_ERR_ARG, "mv_llm_forward: need a model, a KV cache and n >= 1 embeddings (n = %d)", n);
+    if (kv->n_layers != m->n_layers || kv->n_kv_heads != m->n_kv_heads || kv->head_dim != m->head_dim)
+        return mv_set_error(err, MV_ERR_ARG, "mv_llm_forward: the KV cache was created for a different model");
+    if (n > kv->capacity - kv->len)
+        return mv_set_error(err, MV_ERR_CONTEXT, "context overflow: %d cached + %d new positions exceed the KV cache capacity of %d tokens",
+                            kv->len, n, kv->capacity);
+    return MV_OK;
+}
+
+static mv_status forward(const mv_llm *m, mv_pool *pool, mv_kv_cache *kv, const float *embeds, int n, float *logits,
+                         int all_rows, mv_error *err) {
+    mv_status rc = check_forward(m, kv, embeds, n, err);
+    if (rc != MV_OK) return rc;
+    fwd f;
+    if (!fwd_init(&f, m, pool, kv, n))
+        return mv_set_error(err, MV_ERR_NOMEM, "out of memory for the forward pass over %d positions", n);
+    const size_t H = (size_t)m->hidden, V = (size_t)m->vocab;
+    for (int s = 0; s < n; s += f.cap) {
+        const int c = n - s < f.cap ? n - s : f.cap;
+        run_chunk(&f, embeds + (size_t)s * H, c);
+        if (logits && all_rows) chunk_logits(&f, 0, c, logits + (size_t)s * V);
+        else if (logits && s + c == n) chunk_logits(&f, c - 1, 1, logits);
+    }
+    free(f.arena);
+    return MV_OK;
+}
+
+mv_status mv_llm_forward(const mv_llm *m, mv_pool *pool, mv_kv_cache *kv, const float *embeds, int n, float *logits,
+                         mv_error *err) {
+    return forward(m, pool, kv, embeds, n, logits, 0, err);
+}
+
+mv_status mv_llm_forward_all(const mv_llm *m, mv_pool *pool, mv_kv_cache *kv, const float *embeds, int n,
+                             float *logits, mv_error *err) {
+    return forward(m, pool, kv, embeds, n, logits, 1, err);
+}

@@ -1,0 +1,52 @@
+/* llm.h — the language-model half of an InternVL checkpoint: a decoder-only transformer with a KV cache.
+ *
+ * One forward pass (decoder.c) serves every LLM family; each family (qwen2.c, later internlm2.c,
+ * phi3.c) only maps its checkpoint's tensor names and quirks onto the shared layer description.
+ * The caller supplies input embeddings (token rows from mv_llm_embed, with image rows spliced in), so
+ * the model never needs to know about images.
+ *
+ * An mv_llm is read-only after loading and may be shared by threads; an mv_kv_cache belongs to one
+ * sequence and must be used by one thread at a time. Weights stay in the checkpoint's mmap. */
+#ifndef MV_LLM_LLM_H
+#define MV_LLM_LLM_H
+
+#include <stdint.h>
+
+#include "base/threadpool.h"
+#include "io/config.h"
+#include "io/safetensors.h"
+#include "minivl.h"
+
+typedef struct mv_llm mv_llm;
+typedef struct mv_kv_cache mv_kv_cache;
+
+/* Builds the model for cfg->llm.architecture (MV_ERR_UNSUPPORTED for an unknown family); w must
+ * outlive the model. */
+mv_status mv_llm_load(const mv_weights *w, const mv_config *cfg, mv_llm **out, mv_error *err);
+void mv_llm_free(mv_llm *llm);
+
+int mv_llm_hidden(const mv_llm *llm);
+int mv_llm_vocab(const mv_llm *llm);
+int mv_llm_layers(const mv_llm *llm);
+
+/* Token embedding rows: out is [n, hidden]. An id outside [0, vocab) gives MV_ERR_ARG. */
+mv_status mv_llm_embed(const mv_llm *llm, const int32_t *ids, int n, float *out, mv_error *err);
+
+/* A cache for `capacity` positions (NULL on allocation failure or capacity < 1). */
+mv_kv_cache *mv_kv_create(const mv_llm *llm, int capacity);
+void mv_kv_free(mv_kv_cache *kv);
+int mv_kv_len(const mv_kv_cache *kv);
+int mv_kv_capacity(const mv_kv_cache *kv);
+/* Forget every position >= n (n is clamped to [0, len]): a session keeps a shared prompt prefix. */
+void mv_kv_truncate(mv_kv_cache *kv, int n);
+
+/* Run n new positions (embeds [n, hidden]) after the kv_len already cached and append them to kv.
+ * logits (may be NULL) receives the [vocab] logits of the last new position. MV_ERR_CONTEXT when
+ * kv_len + n exceeds the cache capacity; the cache is unchanged on any error. pool may be NULL. */
+mv_status mv_llm_forward(const mv_llm *llm, mv_pool *pool, mv_kv_cache *kv, const float *embeds, int n,
+                         float *logits, mv_error *err);
+/* The same, with logits [n, vocab] for every new position (tests, scoring). */
+mv_status mv_llm_forward_all(const mv_llm *llm, mv_pool *pool, mv_kv_cache *kv, const float *embeds, int n,
+                             float *logits, mv_error *err);
+
+#endif

@@ -1,0 +1,118 @@
+/* test_llm_cache.c — KV-cache behaviour of the decoder on tiny-qwen2 (img_astronaut, 310 positions):
+ * one-call vs chunked vs token-by-token prefill agree, truncate + re-forward reproduces the logits,
+ * overflow gives MV_ERR_CONTEXT with the cache untouched, bad token ids / configs give clear errors. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "llm_fixture.h"
+
+/* Prefill emb[0..n) in pieces of the given sizes (the last repeats); logits of the last position. */
+static int prefill_in_pieces(llm_fixture *fx, const float *emb, int n, const int *sizes, int n_sizes, float *logits) {
+    const int H = mv_llm_hidden(fx->llm);
+    mv_kv_cache *kv = mv_kv_create(fx->llm, n);
+    mv_error err = { 0 };
+    int ok = kv != NULL;
+    for (int s = 0, i = 0; ok && s < n; i++) {
+        int c = sizes[i < n_sizes ? i : n_sizes - 1];
+        if (c > n - s) c = n - s;
+        ok = mv_llm_forward(fx->llm, fx->pool, kv, emb + (size_t)s * H, c, s + c == n ? logits : NULL, &err) == MV_OK;
+        s += c;
+    }
+    CHECK(ok, "chunked prefill failed: %s", err.message);
+    CHECK(mv_kv_len(kv) == n, "cache holds %d positions, expected %d", mv_kv_len(kv), n);
+    mv_kv_free(kv);
+    return ok;
+}
+
+static void check_chunking(llm_fixture *fx, const float *emb, int n, const float *ref) {
+    const int V = mv_llm_vocab(fx->llm);
+    float *got = malloc((size_t)V * sizeof *got);
+    const int uneven[] = { 1, 100, 37, 173 }, one[] = { 1 }, big[] = { 300, 10 };
+    if (prefill_in_pieces(fx, emb, n, uneven, 4, got)) mvt_allclose("chunks 1+100+37+172", got, ref, (size_t)V, 1e-5, 0);
+    if (prefill_in_pieces(fx, emb, n, big, 2, got)) mvt_allclose("chunks 300+10", got, ref, (size_t)V, 1e-5, 0);
+    if (prefill_in_pieces(fx, emb, n, one, 1, got)) mvt_allclose("token by token", got, ref, (size_t)V, 1e-5, 0);
+    free(got);
+}
+
+/* Truncating to a prefix and forwarding the rest again must give the same logits. */
+static void check_truncate(llm_fixture *fx, mv_kv_cache *kv, const float *emb, int n, const float *ref) {
+    const int V = mv_llm_vocab(fx->llm), H = mv_llm_hidden(fx->llm);
+    float *got = malloc((size_t)V * sizeof *got);
+    mv_error err = { 0 };
+    mv_kv_truncate(kv, n + 10);
+    CHECK(mv_kv_len(kv) == n, "truncate beyond the length changed it to %d", mv_kv_len(kv));
+    const int keep[] = { n - 1, n - 40, 0 };
+    for (int i = 0; i < 3; i++) {
+        mv_kv_truncate(kv, keep[i]);
+        CHECK(mv_kv_len(kv) == keep[i], "length %d after truncate(%d)", mv_kv_len(kv), keep[i]);
+        CHECK(mv_llm_forward(fx->llm, fx->pool, kv, emb + (size_t)keep[i] * H, n - keep[i], got, &err) == MV_OK, "%s", err.message);
+        char what[64];
+        snprintf(what, sizeof what, "truncate to %d + re-forward", keep[i]);
+        mvt_allclose(what, got, ref, (size_t)V, 1e-6, 0);
+    }
+    free(got);
+}
+
+static void check_errors(llm_fixture *fx, const float *emb, int n) {
+    const int V = mv_llm_vocab(fx->llm);
+    mv_error err = { 0 };
+    mv_kv_cache *small = mv_kv_create(fx->llm, n - 1);
+    mv_status rc = mv_llm_forward(fx->llm, fx->pool, small, emb, n, NULL, &err);
+    CHECK(rc == MV_ERR_CONTEXT && strstr(err.message, "capacity"), "overflow: %s (%s)", mv_status_name(rc), err.message);
+    CHECK(mv_kv_len(small) == 0, "failed forward left %d positions in the cache", mv_kv_len(small));
+    CHECK(mv_llm_forward(fx->llm, fx->pool, small, emb, n - 1, NULL, &err) == MV_OK, "%s", err.message);
+    rc = mv_llm_forward(fx->llm, fx->pool, small, emb, 1, NULL, &err);
+    CHECK(rc == MV_ERR_CONTEXT, "full cache + 1: %s", mv_status_name(rc));
+    CHECK(mv_kv_len(small) == n - 1, "failed forward changed the cache length to %d", mv_kv_len(small));
+    rc = mv_llm_forward(fx->llm, fx->pool, small, emb, 0, NULL, &err);
+    CHECK(rc == MV_ERR_ARG, "n = 0: %s", mv_status_name(rc));
+    mv_kv_free(small);
+
+    float row[2 * 64];
+    const int32_t bad_hi[] = { 5, V }, bad_neg[] = { -1 };
+    rc = mv_llm_embed(fx->llm, bad_hi, 2, row, &err);
+    CHECK(rc == MV_ERR_ARG && strstr(err.message, "position 1"), "id = vocab: %s (%s)", mv_status_name(rc), err.message);
+    rc = mv_llm_embed(fx->llm, bad_neg, 1, row, &err);
+    CHECK(rc == MV_ERR_ARG, "id -1: %s", mv_status_name(rc));
+
+    mv_config cfg = fx->cfg;
+    mv_llm *m = NULL;
+    snprintf(cfg.llm.architecture, sizeof cfg.llm.architecture, "FooForCausalLM");
+    rc = mv_llm_load(fx->w, &cfg, &m, &err);
+    CHECK(rc == MV_ERR_UNSUPPORTED && !m && strstr(err.message, "FooForCausalLM"), "unknown family: %s (%s)", mv_status_name(rc), err.message);
+    cfg = fx->cfg;
+    cfg.llm.intermediate_size = 96;
+    rc = mv_llm_load(fx->w, &cfg, &m, &err);
+    CHECK(rc == MV_ERR_FORMAT && !m && strstr(err.message, "gate_proj"), "wrong intermediate_size: %s (%s)", mv_status_name(rc), err.message);
+}
+
+int main(void) {
+    llm_fixture fx;
+    mv_safetensors *st = NULL;
+    mv_error err = { 0 };
+    if (!llm_fixture_open(&fx)) return mvt_done("llm_qwen2_cache");
+    CHECK_OK(mv_st_open(mvt_shared("golden/tiny-qwen2/img_astronaut.safetensors"), &st, &err), &err);
+    int64_t *ids = NULL;
+    int n = 0;
+    float *emb = llm_prompt_embeds(&fx, st, &ids, &n);
+    const int V = mv_llm_vocab(fx.llm);
+    float *ref = malloc((size_t)V * sizeof *ref);
+    mv_kv_cache *kv = mv_kv_create(fx.llm, n);
+    CHECK(emb && ref && kv && n > 64 && mv_llm_hidden(fx.llm) == 64, "setup");
+    if (emb && ref && kv && n > 64 && mv_llm_hidden(fx.llm) == 64) {
+        CHECK_OK(mv_llm_forward(fx.llm, fx.pool, kv, emb, n, ref, &err), &err);
+        float *gold = mvt_tensor_f32(st, "logits_last", NULL);
+        if (gold) mvt_allclose("logits_last", ref, gold, (size_t)V, 1e-4, 1e-4);
+        free(gold);
+        check_chunking(&fx, emb, n, ref);
+        check_truncate(&fx, kv, emb, n, ref);
+        check_errors(&fx, emb, n);
+    }
+    mv_kv_free(kv);
+    free(ref);
+    free(emb);
+    free(ids);
+    mv_st_close(st);
+    llm_fixture_close(&fx);
+    return mvt_done("llm_qwen2_cache");
+}
