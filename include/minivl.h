@@ -191,6 +191,14 @@ mv_status mv_session_chat(mv_session *s, const mv_message *messages, int n_messa
 mv_status mv_build_prompt(mv_model *model, const mv_message *messages, int n_messages, int max_tiles,
                           char **prompt, mv_error *err);
 
+/* ------------------------------------------------------------------ synthetic checkpoints */
+
+/* Write a checkpoint with SYNTH-1 weights (deterministic, see shared/golden/README.md) for the model
+ * config_path describes: out_dir/config.json (a byte copy of config_path) and out_dir/model.safetensors
+ * (BF16, every tensor the config implies, keys sorted). out_dir is created if needed. The weights are
+ * generated and written in chunks, so multi-GB checkpoints never sit in memory. */
+mv_status mv_synth_checkpoint(const char *config_path, const char *out_dir, mv_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -54,4 +54,7 @@ int mvt_run(const char *cmd, char **out);
 /* Write bytes to a file; returns 0 on success. */
 int mvt_write_file(const char *path, const void *data, size_t n);
 
+/* sha256 of a file as 64 lowercase hex digits + NUL; returns 0 on success. */
+int mvt_sha256_file(const char *path, char hex[65]);
+
 #endif
