@@ -18,34 +18,42 @@ static void pack(const mv_matrix *w, int n0, int nrows, int k0, int kc, float *d
 
 static __mmask16 lanes(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
 
-/* R rows of x against one panel; R is a constant after inlining, so c0/c1 live in registers. */
+/* R rows of x against one panel. R is a constant after inlining; the accumulators are named
+ * variables (not an array) because GCC otherwise keeps an array of them in memory across the k loop. */
+#define ROWS8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 INLINE void tile_r(const float *x, int ldx, const float *panel, int ldp, int kc, float *y, int ldy, int ncols,
                    const float *bias, int accumulate, const int R) {
     const __mmask16 m0 = lanes(ncols), m1 = lanes(ncols - 16);
-    __m512 c0[MR], c1[MR];
-    if (accumulate) {
-        for (int r = 0; r < R; r++) {
-            c0[r] = _mm512_maskz_loadu_ps(m0, y + (size_t)r * ldy);
-            c1[r] = _mm512_maskz_loadu_ps(m1, y + (size_t)r * ldy + 16);
-        }
-    } else {
-        __m512 b0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
-        __m512 b1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
-        for (int r = 0; r < R; r++) { c0[r] = b0; c1[r] = b1; }
+    const __m512 b0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+    const __m512 b1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
+#define DECL(r)                                                                       \
+    __m512 c0_##r = b0, c1_##r = b1;                                                  \
+    const float *x_##r = x + (size_t)(R > r ? r : 0) * ldx;                           \
+    if (R > r && accumulate) {                                                        \
+        c0_##r = _mm512_maskz_loadu_ps(m0, y + (size_t)r * ldy);                      \
+        c1_##r = _mm512_maskz_loadu_ps(m1, y + (size_t)r * ldy + 16);                 \
     }
+#define STEP(r)                                                                       \
+    if (R > r) {                                                                      \
+        __m512 a = _mm512_set1_ps(x_##r[k]);                                          \
+        c0_##r = _mm512_fmadd_ps(a, p0, c0_##r);                                      \
+        c1_##r = _mm512_fmadd_ps(a, p1, c1_##r);                                      \
+    }
+#define STORE(r)                                                                      \
+    if (R > r) {                                                                      \
+        _mm512_mask_storeu_ps(y + (size_t)r * ldy, m0, c0_##r);                       \
+        _mm512_mask_storeu_ps(y + (size_t)r * ldy + 16, m1, c1_##r);                  \
+    }
+    ROWS8(DECL)
     for (int k = 0; k < kc; k++) {
         const float *p = panel + (size_t)k * ldp;
-        __m512 b0 = _mm512_maskz_loadu_ps(m0, p), b1 = _mm512_maskz_loadu_ps(m1, p + 16);
-        for (int r = 0; r < R; r++) {
-            __m512 a = _mm512_set1_ps(x[(size_t)r * ldx + k]);
-            c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);
-            c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);
-        }
+        const __m512 p0 = _mm512_maskz_loadu_ps(m0, p), p1 = _mm512_maskz_loadu_ps(m1, p + 16);
+        ROWS8(STEP)
     }
-    for (int r = 0; r < R; r++) {
-        _mm512_mask_storeu_ps(y + (size_t)r * ldy, m0, c0[r]);
-        _mm512_mask_storeu_ps(y + (size_t)r * ldy + 16, m1, c1[r]);
-    }
+    ROWS8(STORE)
+#undef DECL
+#undef STEP
+#undef STORE
 }
 
 static void tile(const float *x, int ldx, int rows, const float *panel, int ldp, int kc, float *y, int ldy, int ncols,

@@ -22,7 +22,7 @@ static void fill(float *a, size_t n, float scale) {
 
 static int cpu_has_avx2(void) {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 static int cpu_has_avx512(void) {
     __builtin_cpu_init();
