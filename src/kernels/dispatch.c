@@ -1,6 +1,95 @@
-/* dispatch.c — picks the fastest kernel the CPU supports (one place for all run-time choices). */
-#include "kernels/kernels.h"
+/* dispatch.c — picks the fastest kernels the CPU supports, in one place. The choice is made once
+ * (pthread_once) from CPU detection, overridable with MINIVL_ISA=scalar|avx2|avx512 (an ISA the CPU
+ * lacks, or an unknown name, falls back to detection), and never changes afterwards. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels_isa.h"
+
+static pthread_once_t isa_once = PTHREAD_ONCE_INIT;
+static mv_isa isa_choice = MV_ISA_SCALAR; /* written only inside pthread_once */
+
+static int cpu_has(mv_isa isa) {
+    __builtin_cpu_init();
+    switch (isa) {
+    case MV_ISA_AVX512:
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
+    case MV_ISA_AVX2:
+        /* F16C (needed for F16 weights) ships with every AVX2+FMA CPU; clang cannot query it here. */
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    default:
+        return 1;
+    }
+}
+
+static void choose_isa(void) {
+    const char *env = getenv("MINIVL_ISA");
+    if (env) {
+        mv_isa want = !strcmp(env, "avx512") ? MV_ISA_AVX512
+                      : !strcmp(env, "avx2") ? MV_ISA_AVX2
+                      : !strcmp(env, "scalar") ? MV_ISA_SCALAR
+                                               : (mv_isa)-1;
+        if ((int)want >= 0 && cpu_has(want)) {
+            isa_choice = want;
+            return;
+        }
+    }
+    isa_choice = cpu_has(MV_ISA_AVX512) ? MV_ISA_AVX512 : cpu_has(MV_ISA_AVX2) ? MV_ISA_AVX2 : MV_ISA_SCALAR;
+}
+
+mv_isa mv_kernels_isa_id(void) {
+    pthread_once(&isa_once, choose_isa);
+    return isa_choice;
+}
+
+const char *mv_kernels_isa(void) {
+    static const char *const names[] = { "scalar", "avx2", "avx512" };
+    return names[mv_kernels_isa_id()];
+}
+
+static const mv_gemm_isa *gemm_isa(void) {
+    switch (mv_kernels_isa_id()) {
+    case MV_ISA_AVX512: return &mv_gemm_avx512;
+    case MV_ISA_AVX2: return &mv_gemm_avx2;
+    default: return NULL;
+    }
+}
 
 void mv_linear(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias) {
-    mv_linear_ref(pool, y, x, M, w, bias);
+    const mv_gemm_isa *isa = gemm_isa();
+    if (isa) mv_linear_tiled(isa, pool, y, x, M, w, bias);
+    else mv_linear_ref(pool, y, x, M, w, bias);
+}
+
+void mv_attention_head(float *out, int out_stride, const float *q, int q_stride, const float *k, const float *v,
+                       int kv_stride, int nq, int nk, int d, float scale, int causal, int q_offset, float *scratch) {
+    switch (mv_kernels_isa_id()) {
+    case MV_ISA_AVX512:
+        mv_attention_tiled(&mv_gemm_avx512, mv_softmax_avx512, out, out_stride, q, q_stride, k, v, kv_stride, nq, nk,
+                           d, scale, causal, q_offset, scratch);
+        break;
+    case MV_ISA_AVX2:
+        mv_attention_tiled(&mv_gemm_avx2, mv_softmax_avx2, out, out_stride, q, q_stride, k, v, kv_stride, nq, nk, d,
+                           scale, causal, q_offset, scratch);
+        break;
+    default:
+        mv_attention_head_ref(out, out_stride, q, q_stride, k, v, kv_stride, nq, nk, d, scale, causal, q_offset,
+                              scratch);
+    }
+}
+
+/* Elementwise kernels: same selection, one table row per ISA. */
+#define MV_DISPATCH(call_ref, call_avx2, call_avx512)                                                   \
+    switch (mv_kernels_isa_id()) {                                                                      \
+    case MV_ISA_AVX512: call_avx512; break;                                                             \
+    case MV_ISA_AVX2: call_avx2; break;                                                                 \
+    default: call_ref; break;                                                                           \
+    }
+
+void mv_softmax(float *x, int n) { MV_DISPATCH(mv_softmax_ref(x, n), mv_softmax_avx2(x, n), mv_softmax_avx512(x, n)) }
+void mv_silu(float *x, size_t n) { MV_DISPATCH(mv_silu_ref(x, n), mv_silu_avx2(x, n), mv_silu_avx512(x, n)) }
+void mv_swiglu(float *gate, const float *up, size_t n) {
+    MV_DISPATCH(mv_swiglu_ref(gate, up, n), mv_swiglu_avx2(gate, up, n), mv_swiglu_avx512(gate, up, n))
 }

@@ -19,7 +19,10 @@ typedef struct mv_matrix {
     int cols;           /* input features (K) */
 } mv_matrix;
 
-/* y[M,N] = x[M,K] · W[N,K]ᵀ (+ bias[N] when not NULL), FP32 accumulation. Threads split N. */
+/* Name of the kernel set in use: "scalar", "avx2" or "avx512" (CPU detection, or MINIVL_ISA). */
+const char *mv_kernels_isa(void);
+
+/* y[M,N] = x[M,K] · W[N,K]ᵀ (+ bias[N] when not NULL), FP32 accumulation. Threads split N (and M for large M). */
 void mv_linear(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias);
 /* The plain C reference of mv_linear (tests compare SIMD paths against it). */
 void mv_linear_ref(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias);

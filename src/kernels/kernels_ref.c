@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/kernels.h"
+#include "kernels/kernels_isa.h"
 
 typedef struct linear_job {
     float *y;
@@ -73,15 +73,15 @@ void mv_gelu_erf(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
 }
 
-void mv_silu(float *x, size_t n) {
+void mv_silu_ref(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
 }
 
-void mv_swiglu(float *gate, const float *up, size_t n) {
+void mv_swiglu_ref(float *gate, const float *up, size_t n) {
     for (size_t i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 
-void mv_softmax(float *x, int n) {
+void mv_softmax_ref(float *x, int n) {
     float mx = -INFINITY;
     for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
     double sum = 0;
@@ -118,7 +118,7 @@ void mv_rope(float *x, int n_heads, int head_dim, int pos, const float *inv_freq
     mv_rope_cs(x, n_heads, head_dim, c, s);
 }
 
-void mv_attention_head(float *out, int out_stride, const float *q, int q_stride, const float *k, const float *v,
+void mv_attention_head_ref(float *out, int out_stride, const float *q, int q_stride, const float *k, const float *v,
                        int kv_stride, int nq, int nk, int d, float scale, int causal, int q_offset, float *scratch) {
     for (int i = 0; i < nq; i++) {
         const float *qi = q + (size_t)i * q_stride;
@@ -129,7 +129,7 @@ void mv_attention_head(float *out, int out_stride, const float *q, int q_stride,
             for (int t = 0; t < d; t++) acc += qi[t] * kj[t];
             scratch[j] = acc * scale;
         }
-        mv_softmax(scratch, n);
+        mv_softmax_ref(scratch, n);
         float *o = out + (size_t)i * out_stride;
         memset(o, 0, (size_t)d * sizeof *o);
         for (int j = 0; j < n; j++) {

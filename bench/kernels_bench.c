@@ -1,0 +1,96 @@
+/* kernels_bench.c — GFLOP/s of mv_linear (dispatched ISA) vs mv_linear_ref on the shapes that
+ * dominate InternVL2-1B, plus one vision attention head. Usage: kernels_bench [threads] [reps] [noref]. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kernels/kernels_isa.h"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void fill(float *a, size_t n) {
+    unsigned s = 12345;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        a[i] = (float)(s >> 8) / 16777216.f - 0.5f;
+    }
+}
+
+typedef void (*linear_fn)(mv_pool *, float *, const float *, int, const mv_matrix *, const float *);
+
+/* Best time of `reps` runs (after one warm-up). */
+static double time_linear(linear_fn f, mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w,
+                          const float *b, int reps) {
+    f(pool, y, x, M, w, b);
+    double best = INFINITY;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now();
+        f(pool, y, x, M, w, b);
+        double t = now() - t0;
+        if (t < best) best = t;
+    }
+    return best;
+}
+
+static int skip_ref; /* third argument "noref": time only the dispatched kernels */
+
+static int bench_linear(mv_pool *pool, int M, int K, int N, int reps) {
+    float *x = malloc((size_t)M * K * sizeof *x), *wf = malloc((size_t)N * K * sizeof *wf);
+    float *b = malloc((size_t)N * sizeof *b), *y = malloc((size_t)M * N * sizeof *y);
+    uint16_t *wb = malloc((size_t)N * K * sizeof *wb);
+    if (!x || !wf || !b || !y || !wb) return 1;
+    fill(x, (size_t)M * K);
+    fill(wf, (size_t)N * K);
+    fill(b, (size_t)N);
+    for (size_t i = 0; i < (size_t)N * K; i++) wb[i] = mv_f32_to_bf16(wf[i]);
+    mv_matrix w = { MV_BF16, wb, N, K };
+    double flop = 2.0 * M * K * N;
+    double t = time_linear(mv_linear, pool, y, x, M, &w, b, reps);
+    double tr = skip_ref ? NAN : time_linear(mv_linear_ref, pool, y, x, M, &w, b, M > 1 ? 1 : reps);
+    printf("mv_linear M=%-5d K=%-5d N=%-5d bf16: %s %8.2f GFLOP/s (%.3f ms) | ref %6.2f GFLOP/s | x%.1f\n", M, K,
+           N, mv_kernels_isa(), flop / t * 1e-9, t * 1e3, flop / tr * 1e-9, tr / t);
+    free(x); free(wf); free(b); free(y); free(wb);
+    return 0;
+}
+
+static int bench_attention(int n, int d, int reps) {
+    float *q = malloc((size_t)n * d * sizeof *q), *k = malloc((size_t)n * d * sizeof *k);
+    float *v = malloc((size_t)n * d * sizeof *v), *o = malloc((size_t)n * d * sizeof *o);
+    float *s = malloc((size_t)n * sizeof *s);
+    if (!q || !k || !v || !o || !s) return 1;
+    fill(q, (size_t)n * d);
+    fill(k, (size_t)n * d);
+    fill(v, (size_t)n * d);
+    double best = INFINITY, tr;
+    for (int r = 0; r <= reps; r++) {
+        double t0 = now();
+        mv_attention_head(o, d, q, d, k, v, d, n, n, d, 0.125f, 0, 0, s);
+        if (r > 0 && now() - t0 < best) best = now() - t0;
+    }
+    double t0 = now();
+    if (!skip_ref) mv_attention_head_ref(o, d, q, d, k, v, d, n, n, d, 0.125f, 0, 0, s);
+    tr = skip_ref ? NAN : now() - t0;
+    double flop = 4.0 * n * n * d;
+    printf("attention head nq=nk=%d d=%d (1 thread): %s %8.2f GFLOP/s (%.3f ms) | ref %6.2f GFLOP/s | x%.1f\n", n,
+           d, mv_kernels_isa(), flop / best * 1e-9, best * 1e3, flop / tr * 1e-9, tr / best);
+    free(q); free(k); free(v); free(o); free(s);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    int threads = argc > 1 ? atoi(argv[1]) : 2, reps = argc > 2 ? atoi(argv[2]) : 5;
+    skip_ref = argc > 3 && !strcmp(argv[3], "noref");
+    mv_pool *pool = mv_pool_create(threads);
+    if (!pool) return 1;
+    printf("threads %d, best of %d\n", mv_pool_threads(pool), reps);
+    int rc = bench_linear(pool, 1025, 1024, 4096, reps) || bench_linear(pool, 1, 896, 4864, reps * 20) ||
+             bench_attention(1025, 64, reps);
+    mv_pool_free(pool);
+    return rc;
+}

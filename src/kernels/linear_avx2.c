@@ -1,0 +1,206 @@
+/* linear_avx2.c — AVX2+FMA micro-kernels: a 6×16 FP32 register tile over packed weight panels, a
+ * direct GEMV that widens BF16/F16 weights in registers, and vectorised exp-based elementwise
+ * kernels. All arithmetic stays FP32 (weights are widened exactly, activations never rounded). */
+#include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "kernels/kernels_isa.h"
+#include "kernels/linear_pack.h"
+
+#define INLINE static inline __attribute__((always_inline))
+
+enum { NR = 16, MR = 6, GEMV_NW = 4, GEMV_MX = 3 };
+
+static void pack(const mv_matrix *w, int n0, int nrows, int k0, int kc, float *dst) {
+    pack_panels_generic(w, n0, nrows, k0, kc, dst, NR);
+}
+
+/* Lane mask for maskload/maskstore: the first n of 8 lanes. */
+static __m256i lanes(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* R rows of x against one panel; FULL (all 16 columns) avoids masked memory operations. */
+INLINE void tile_r(const float *x, int ldx, const float *panel, int ldp, int kc, float *y, int ldy, int ncols,
+                   const float *bias, int accumulate, const int R, const int FULL) {
+    const __m256i m0 = lanes(ncols), m1 = lanes(ncols - 8);
+#define LD(p, m) (FULL ? _mm256_loadu_ps(p) : _mm256_maskload_ps((p), (m)))
+    __m256 c0[MR], c1[MR];
+    if (accumulate) {
+        for (int r = 0; r < R; r++) {
+            c0[r] = LD(y + (size_t)r * ldy, m0);
+            c1[r] = LD(y + (size_t)r * ldy + 8, m1);
+        }
+    } else {
+        __m256 b0 = bias ? LD(bias, m0) : _mm256_setzero_ps();
+        __m256 b1 = bias ? LD(bias + 8, m1) : _mm256_setzero_ps();
+        for (int r = 0; r < R; r++) { c0[r] = b0; c1[r] = b1; }
+    }
+    for (int k = 0; k < kc; k++) {
+        const float *p = panel + (size_t)k * ldp;
+        __m256 b0 = LD(p, m0), b1 = LD(p + 8, m1);
+        for (int r = 0; r < R; r++) {
+            __m256 a = _mm256_broadcast_ss(x + (size_t)r * ldx + k);
+            c0[r] = _mm256_fmadd_ps(a, b0, c0[r]);
+            c1[r] = _mm256_fmadd_ps(a, b1, c1[r]);
+        }
+    }
+#undef LD
+    for (int r = 0; r < R; r++) {
+        if (FULL) {
+            _mm256_storeu_ps(y + (size_t)r * ldy, c0[r]);
+            _mm256_storeu_ps(y + (size_t)r * ldy + 8, c1[r]);
+        } else {
+            _mm256_maskstore_ps(y + (size_t)r * ldy, m0, c0[r]);
+            _mm256_maskstore_ps(y + (size_t)r * ldy + 8, m1, c1[r]);
+        }
+    }
+}
+
+static void tile(const float *x, int ldx, int rows, const float *panel, int ldp, int kc, float *y, int ldy, int ncols,
+                 const float *bias, int accumulate) {
+#define TILE_CASE(R)                                                                                        \
+    case R:                                                                                                 \
+        if (ncols >= NR) tile_r(x, ldx, panel, ldp, kc, y, ldy, ncols, bias, accumulate, R, 1);             \
+        else tile_r(x, ldx, panel, ldp, kc, y, ldy, ncols, bias, accumulate, R, 0);                         \
+        break;
+    switch (rows) {
+        TILE_CASE(1) TILE_CASE(2) TILE_CASE(3) TILE_CASE(4) TILE_CASE(5) TILE_CASE(6)
+    default: break;
+    }
+#undef TILE_CASE
+}
+
+/* 8 weights from k widened exactly to f32; n < 8 reads only n (the rest are 0). */
+INLINE __m256 load_w(mv_dtype t, const void *row, int k, int n) {
+    if (t == MV_F32) return n >= 8 ? _mm256_loadu_ps((const float *)row + k)
+                                   : _mm256_maskload_ps((const float *)row + k, lanes(n));
+    uint16_t tmp[8] = { 0 };
+    const uint16_t *src = (const uint16_t *)row + k;
+    if (n < 8) {
+        memcpy(tmp, src, (size_t)n * sizeof *tmp);
+        src = tmp;
+    }
+    __m128i h = _mm_loadu_si128((const __m128i *)src);
+    if (t == MV_F16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+static float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* R (≤ GEMV_MX) rows of x against GEMV_NW weight rows starting at n; rows past n1 repeat row n and
+ * are not stored. Each weight vector is widened once and used for all R rows of x. */
+INLINE void gemv_block(const float *x, int K, const char *w, size_t row_bytes, int n, int n1, const float *bias,
+                       float *y, int ldy, mv_dtype t, const int R) {
+    const char *wr[GEMV_NW];
+    for (int i = 0; i < GEMV_NW; i++) wr[i] = w + (size_t)(n + i < n1 ? n + i : n) * row_bytes;
+    __m256 acc[GEMV_MX][GEMV_NW];
+    for (int r = 0; r < R; r++)
+        for (int i = 0; i < GEMV_NW; i++) acc[r][i] = _mm256_setzero_ps();
+    for (int k = 0; k < K; k += 8) {
+        const int rem = K - k;
+        __m256 wv[GEMV_NW];
+        for (int i = 0; i < GEMV_NW; i++) wv[i] = load_w(t, wr[i], k, rem);
+        for (int r = 0; r < R; r++) {
+            __m256 xv = rem >= 8 ? _mm256_loadu_ps(x + (size_t)r * K + k)
+                                 : _mm256_maskload_ps(x + (size_t)r * K + k, lanes(rem));
+            for (int i = 0; i < GEMV_NW; i++) acc[r][i] = _mm256_fmadd_ps(xv, wv[i], acc[r][i]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int i = 0; i < GEMV_NW && n + i < n1; i++)
+            y[(size_t)r * ldy + n + i] = hsum(acc[r][i]) + (bias ? bias[n + i] : 0.f);
+}
+
+INLINE void gemv_t(const float *x, int M, int K, const void *w, size_t ldw, int n0, int n1, const float *bias,
+                   float *y, int ldy, mv_dtype t) {
+    const size_t row_bytes = ldw * mv_dtype_size(t);
+    for (int m = 0; m < M; m += GEMV_MX) {
+        const float *xm = x + (size_t)m * K;
+        float *ym = y + (size_t)m * ldy;
+        for (int n = n0; n < n1; n += GEMV_NW) {
+            switch (M - m) {
+            case 1: gemv_block(xm, K, w, row_bytes, n, n1, bias, ym, ldy, t, 1); break;
+            case 2: gemv_block(xm, K, w, row_bytes, n, n1, bias, ym, ldy, t, 2); break;
+            default: gemv_block(xm, K, w, row_bytes, n, n1, bias, ym, ldy, t, 3); break;
+            }
+        }
+    }
+}
+
+static void gemv(const float *x, int M, int K, const void *w, mv_dtype t, size_t ldw, int n0, int n1,
+                 const float *bias, float *y, int ldy) {
+    switch (t) {
+    case MV_BF16: gemv_t(x, M, K, w, ldw, n0, n1, bias, y, ldy, MV_BF16); break;
+    case MV_F16: gemv_t(x, M, K, w, ldw, n0, n1, bias, y, ldy, MV_F16); break;
+    default: gemv_t(x, M, K, w, ldw, n0, n1, bias, y, ldy, MV_F32); break;
+    }
+}
+
+const mv_gemm_isa mv_gemm_avx2 = { NR, MR, pack, tile, gemv };
+
+/* exp(x) to ~1 ulp: x = n·ln2 + r, degree-6 polynomial for e^r, times 2^n built in the exponent bits.
+ * Inputs below -87 (where 2^n would leave the normal range) give 0. */
+static inline __m256 exp256(__m256 x) {
+    const __m256 lo = _mm256_set1_ps(-87.f);
+    __m256 keep = _mm256_cmp_ps(x, lo, _CMP_GE_OQ);
+    x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.f)), lo);
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), keep);
+}
+
+void mv_softmax_avx2(float *x, int n) {
+    if (n <= 0) return;
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    const __m256 m = _mm256_set1_ps(mx);
+    __m256 sum = _mm256_setzero_ps();
+    for (int i = 0; i < n; i += 8) {
+        __m256i mk = lanes(n - i);
+        __m256 e = _mm256_and_ps(exp256(_mm256_sub_ps(_mm256_maskload_ps(x + i, mk), m)), _mm256_castsi256_ps(mk));
+        _mm256_maskstore_ps(x + i, mk, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    const __m256 inv = _mm256_set1_ps(1.f / hsum(sum));
+    for (int i = 0; i < n; i += 8) {
+        __m256i mk = lanes(n - i);
+        _mm256_maskstore_ps(x + i, mk, _mm256_mul_ps(_mm256_maskload_ps(x + i, mk), inv));
+    }
+}
+
+static inline __m256 silu256(__m256 v) {
+    return _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.f), exp256(_mm256_sub_ps(_mm256_setzero_ps(), v))));
+}
+
+void mv_silu_avx2(float *x, size_t n) {
+    for (size_t i = 0; i < n; i += 8) {
+        __m256i mk = lanes((int)(n - i < 8 ? n - i : 8));
+        _mm256_maskstore_ps(x + i, mk, silu256(_mm256_maskload_ps(x + i, mk)));
+    }
+}
+
+void mv_swiglu_avx2(float *gate, const float *up, size_t n) {
+    for (size_t i = 0; i < n; i += 8) {
+        __m256i mk = lanes((int)(n - i < 8 ? n - i : 8));
+        __m256 g = silu256(_mm256_maskload_ps(gate + i, mk));
+        _mm256_maskstore_ps(gate + i, mk, _mm256_mul_ps(g, _mm256_maskload_ps(up + i, mk)));
+    }
+}

@@ -1,0 +1,181 @@
+/* linear_avx512.c — AVX-512 micro-kernels: an 8×32 FP32 register tile over packed weight panels,
+ * a direct GEMV that widens BF16/F16 weights in registers, and vectorised exp-based elementwise
+ * kernels. All arithmetic stays FP32 (weights are widened exactly, activations never rounded). */
+#include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
+
+#include "kernels/kernels_isa.h"
+#include "kernels/linear_pack.h"
+
+#define INLINE static inline __attribute__((always_inline))
+
+enum { NR = 32, MR = 8, GEMV_NW = 4, GEMV_MX = 4 };
+
+static void pack(const mv_matrix *w, int n0, int nrows, int k0, int kc, float *dst) {
+    pack_panels_generic(w, n0, nrows, k0, kc, dst, NR);
+}
+
+static __mmask16 lanes(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
+
+/* R rows of x against one panel. R is a constant after inlining; the accumulators are named
+ * variables (not an array) because GCC otherwise keeps an array of them in memory across the k loop. */
+#define ROWS8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+INLINE void tile_r(const float *x, int ldx, const float *panel, int ldp, int kc, float *y, int ldy, int ncols,
+                   const float *bias, int accumulate, const int R) {
+    const __mmask16 m0 = lanes(ncols), m1 = lanes(ncols - 16);
+    const __m512 b0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+    const __m512 b1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
+#define DECL(r)                                                                       \
+    __m512 c0_##r = b0, c1_##r = b1;                                                  \
+    const float *x_##r = x + (size_t)(R > r ? r : 0) * ldx;                           \
+    if (R > r && accumulate) {                                                        \
+        c0_##r = _mm512_maskz_loadu_ps(m0, y + (size_t)r * ldy);                      \
+        c1_##r = _mm512_maskz_loadu_ps(m1, y + (size_t)r * ldy + 16);                 \
+    }
+#define STEP(r)                                                                       \
+    if (R > r) {                                                                      \
+        __m512 a = _mm512_set1_ps(x_##r[k]);                                          \
+        c0_##r = _mm512_fmadd_ps(a, p0, c0_##r);                                      \
+        c1_##r = _mm512_fmadd_ps(a, p1, c1_##r);                                      \
+    }
+#define STORE(r)                                                                      \
+    if (R > r) {                                                                      \
+        _mm512_mask_storeu_ps(y + (size_t)r * ldy, m0, c0_##r);                       \
+        _mm512_mask_storeu_ps(y + (size_t)r * ldy + 16, m1, c1_##r);                  \
+    }
+    ROWS8(DECL)
+    for (int k = 0; k < kc; k++) {
+        const float *p = panel + (size_t)k * ldp;
+        const __m512 p0 = _mm512_maskz_loadu_ps(m0, p), p1 = _mm512_maskz_loadu_ps(m1, p + 16);
+        ROWS8(STEP)
+    }
+    ROWS8(STORE)
+#undef DECL
+#undef STEP
+#undef STORE
+}
+
+static void tile(const float *x, int ldx, int rows, const float *panel, int ldp, int kc, float *y, int ldy, int ncols,
+                 const float *bias, int accumulate) {
+#define TILE_CASE(R) case R: tile_r(x, ldx, panel, ldp, kc, y, ldy, ncols, bias, accumulate, R); break;
+    switch (rows) {
+        TILE_CASE(1) TILE_CASE(2) TILE_CASE(3) TILE_CASE(4) TILE_CASE(5) TILE_CASE(6) TILE_CASE(7) TILE_CASE(8)
+    default: break;
+    }
+#undef TILE_CASE
+}
+
+/* 16 weights from k (masked lanes read as 0), widened exactly to f32. */
+INLINE __m512 load_w(mv_dtype t, const void *row, int k, __mmask16 mk) {
+    if (t == MV_F32) return _mm512_maskz_loadu_ps(mk, (const float *)row + k);
+    __m256i h = _mm256_maskz_loadu_epi16(mk, (const uint16_t *)row + k);
+    if (t == MV_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* R (≤ GEMV_MX) rows of x against GEMV_NW weight rows starting at n; rows past n1 repeat row n and
+ * are not stored. Each weight vector is widened once and used for all R rows of x. */
+INLINE void gemv_block(const float *x, int K, const char *w, size_t row_bytes, int n, int n1, const float *bias,
+                       float *y, int ldy, mv_dtype t, const int R) {
+    const char *wr[GEMV_NW];
+    for (int i = 0; i < GEMV_NW; i++) wr[i] = w + (size_t)(n + i < n1 ? n + i : n) * row_bytes;
+    __m512 acc[GEMV_MX][GEMV_NW];
+    for (int r = 0; r < R; r++)
+        for (int i = 0; i < GEMV_NW; i++) acc[r][i] = _mm512_setzero_ps();
+    for (int k = 0; k < K; k += 16) {
+        const __mmask16 mk = lanes(K - k);
+        __m512 wv[GEMV_NW];
+        for (int i = 0; i < GEMV_NW; i++) wv[i] = load_w(t, wr[i], k, mk);
+        for (int r = 0; r < R; r++) {
+            __m512 xv = _mm512_maskz_loadu_ps(mk, x + (size_t)r * K + k);
+            for (int i = 0; i < GEMV_NW; i++) acc[r][i] = _mm512_fmadd_ps(xv, wv[i], acc[r][i]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int i = 0; i < GEMV_NW && n + i < n1; i++)
+            y[(size_t)r * ldy + n + i] = _mm512_reduce_add_ps(acc[r][i]) + (bias ? bias[n + i] : 0.f);
+}
+
+INLINE void gemv_t(const float *x, int M, int K, const void *w, size_t ldw, int n0, int n1, const float *bias,
+                   float *y, int ldy, mv_dtype t) {
+    const size_t row_bytes = ldw * mv_dtype_size(t);
+    for (int m = 0; m < M; m += GEMV_MX) {
+        const float *xm = x + (size_t)m * K;
+        float *ym = y + (size_t)m * ldy;
+        for (int n = n0; n < n1; n += GEMV_NW) {
+            switch (M - m) {
+            case 1: gemv_block(xm, K, w, row_bytes, n, n1, bias, ym, ldy, t, 1); break;
+            case 2: gemv_block(xm, K, w, row_bytes, n, n1, bias, ym, ldy, t, 2); break;
+            case 3: gemv_block(xm, K, w, row_bytes, n, n1, bias, ym, ldy, t, 3); break;
+            default: gemv_block(xm, K, w, row_bytes, n, n1, bias, ym, ldy, t, 4); break;
+            }
+        }
+    }
+}
+
+static void gemv(const float *x, int M, int K, const void *w, mv_dtype t, size_t ldw, int n0, int n1,
+                 const float *bias, float *y, int ldy) {
+    switch (t) {
+    case MV_BF16: gemv_t(x, M, K, w, ldw, n0, n1, bias, y, ldy, MV_BF16); break;
+    case MV_F16: gemv_t(x, M, K, w, ldw, n0, n1, bias, y, ldy, MV_F16); break;
+    default: gemv_t(x, M, K, w, ldw, n0, n1, bias, y, ldy, MV_F32); break;
+    }
+}
+
+const mv_gemm_isa mv_gemm_avx512 = { NR, MR, pack, tile, gemv };
+
+/* exp(x) to ~1 ulp: x = n·ln2 + r with |r| ≤ ln2/2, degree-6 polynomial for e^r, scaled by 2^n. */
+static inline __m512 exp512(__m512 x) {
+    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.72283935546875f)), _mm512_set1_ps(-104.f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+void mv_softmax_avx512(float *x, int n) {
+    if (n <= 0) return;
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (int i = 0; i < n; i += 16) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(mx, lanes(n - i), x + i));
+    const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    __m512 sum = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 mk = lanes(n - i);
+        __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, x + i), m));
+        _mm512_mask_storeu_ps(x + i, mk, e);
+        sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(mk, e));
+    }
+    const __m512 inv = _mm512_set1_ps(1.f / _mm512_reduce_add_ps(sum));
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 mk = lanes(n - i);
+        _mm512_mask_storeu_ps(x + i, mk, _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, x + i), inv));
+    }
+}
+
+static inline __m512 silu512(__m512 v) {
+    return _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.f), exp512(_mm512_sub_ps(_mm512_setzero_ps(), v))));
+}
+
+void mv_silu_avx512(float *x, size_t n) {
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 mk = lanes((int)(n - i < 16 ? n - i : 16));
+        _mm512_mask_storeu_ps(x + i, mk, silu512(_mm512_maskz_loadu_ps(mk, x + i)));
+    }
+}
+
+void mv_swiglu_avx512(float *gate, const float *up, size_t n) {
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 mk = lanes((int)(n - i < 16 ? n - i : 16));
+        __m512 g = silu512(_mm512_maskz_loadu_ps(mk, gate + i));
+        _mm512_mask_storeu_ps(gate + i, mk, _mm512_mul_ps(g, _mm512_maskz_loadu_ps(mk, up + i)));
+    }
+}

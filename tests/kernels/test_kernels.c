@@ -1,0 +1,238 @@
+/* test_kernels.c — SIMD kernels against the plain C reference: mv_linear on odd shapes for every
+ * weight dtype, with/without bias, 1 and 2 threads; attention (causal, offsets, decode); softmax,
+ * silu, swiglu; and the MINIVL_ISA override of the dispatcher. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels_isa.h"
+#include "testutil.h"
+
+static unsigned long long rng = 88172645463325252ULL;
+static float frand(void) { /* xorshift: uniform in [-1, 1) */
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((rng >> 40) * (2.0 / 16777216.0) - 1.0);
+}
+
+static void fill(float *a, size_t n, float scale) {
+    for (size_t i = 0; i < n; i++) a[i] = frand() * scale;
+}
+
+static int cpu_has_avx2(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+static int cpu_has_avx512(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
+}
+
+typedef struct isa_case { const char *name; const mv_gemm_isa *gemm; void (*softmax)(float *, int); } isa_case;
+
+/* Max over outputs of |got - ref| / (Σ_k |x_k w_k| + |b|): error relative to the size of the sum. */
+static double linear_rel_err(const float *got, const float *ref, const float *x, const float *wf, const float *bias,
+                             int M, int K, int N) {
+    double worst = 0;
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            double mag = bias ? fabs(bias[n]) : 0;
+            for (int k = 0; k < K; k++) mag += fabs((double)x[(size_t)m * K + k] * wf[(size_t)n * K + k]);
+            double e = fabs((double)got[(size_t)m * N + n] - ref[(size_t)m * N + n]) / (mag + 1e-30);
+            if (!(e <= worst)) worst = e; /* NaN sticks */
+        }
+    return worst;
+}
+
+/* Weights in `dt` built from wf (rounded there, so wf is then overwritten with the exact values). */
+static void *make_weights(mv_dtype dt, float *wf, size_t n) {
+    void *w = malloc(n * mv_dtype_size(dt));
+    for (size_t i = 0; i < n; i++) {
+        if (dt == MV_BF16) {
+            ((uint16_t *)w)[i] = mv_f32_to_bf16(wf[i]);
+            wf[i] = mv_bf16_to_f32(((uint16_t *)w)[i]);
+        } else if (dt == MV_F16) {
+            ((uint16_t *)w)[i] = mv_f32_to_f16(wf[i]);
+            wf[i] = mv_f16_to_f32(((uint16_t *)w)[i]);
+        } else {
+            ((float *)w)[i] = wf[i];
+        }
+    }
+    return w;
+}
+
+static void test_linear(const isa_case *isas, int n_isas, mv_pool *pools[2]) {
+    static const int Ms[] = { 1, 3, 17, 100 }, Ks[] = { 1, 7, 64, 129, 896 }, Ns[] = { 1, 5, 33, 127, 300 };
+    static const mv_dtype dts[] = { MV_BF16, MV_F16, MV_F32 };
+    double worst = 0;
+    int cases = 0;
+    for (size_t di = 0; di < 3; di++)
+        for (size_t ki = 0; ki < sizeof Ks / sizeof *Ks; ki++)
+            for (size_t ni = 0; ni < sizeof Ns / sizeof *Ns; ni++) {
+                const int K = Ks[ki], N = Ns[ni];
+                float *wf = malloc((size_t)N * K * sizeof *wf), *bias = malloc((size_t)N * sizeof *bias);
+                fill(wf, (size_t)N * K, 0.5f);
+                fill(bias, (size_t)N, 1.f);
+                void *wd = make_weights(dts[di], wf, (size_t)N * K);
+                mv_matrix w = { dts[di], wd, N, K };
+                for (size_t mi = 0; mi < sizeof Ms / sizeof *Ms; mi++) {
+                    const int M = Ms[mi];
+                    float *x = malloc((size_t)M * K * sizeof *x), *ref = malloc((size_t)M * N * sizeof *ref);
+                    float *got = malloc((size_t)M * N * sizeof *got);
+                    fill(x, (size_t)M * K, 2.f);
+                    for (int b = 0; b < 2; b++) {
+                        const float *bp = b ? bias : NULL;
+                        mv_linear_ref(pools[1], ref, x, M, &w, bp);
+                        for (int is = 0; is <= n_isas; is++)
+                            for (int t = 0; t < 2; t++) {
+                                memset(got, 0xff, (size_t)M * N * sizeof *got); /* NaN: unwritten outputs show */
+                                if (is < n_isas) mv_linear_tiled(isas[is].gemm, pools[t], got, x, M, &w, bp);
+                                else mv_linear(pools[t], got, x, M, &w, bp); /* the dispatched entry point */
+                                double e = linear_rel_err(got, ref, x, wf, bp, M, K, N);
+                                CHECK(e <= 1e-5, "%s dtype %d M=%d K=%d N=%d bias=%d threads=%d: rel err %g",
+                                      is < n_isas ? isas[is].name : "dispatch", (int)dts[di], M, K, N, b, t + 1, e);
+                                if (e > worst || isnan(e)) worst = e;
+                                cases++;
+                            }
+                    }
+                    free(x);
+                    free(ref);
+                    free(got);
+                }
+                free(wd);
+                free(wf);
+                free(bias);
+            }
+    printf("linear: %d cases, max relative error %.3g\n", cases, worst);
+}
+
+/* Zero inner dimension: the sum is empty, the output is the bias. */
+static void test_linear_empty_k(const isa_case *isas, int n_isas) {
+    float bias[3] = { 1.f, -2.f, 3.f }, y[6];
+    uint16_t none = 0;
+    mv_matrix w = { MV_BF16, &none, 3, 0 };
+    for (int is = 0; is < n_isas; is++) {
+        mv_linear_tiled(isas[is].gemm, NULL, y, NULL, 2, &w, bias);
+        CHECK(y[0] == 1.f && y[4] == -2.f && y[5] == 3.f, "%s K=0 gives the bias", isas[is].name);
+    }
+}
+
+typedef struct att_shape { int nq, nk, d, causal, q_offset; } att_shape;
+
+static void test_attention(const isa_case *isas, int n_isas) {
+    static const att_shape shapes[] = {
+        { 1025, 1025, 64, 0, 0 }, /* vision tile */
+        { 100, 100, 64, 1, 0 },   /* prefill */
+        { 37, 50, 64, 1, 13 },    /* prefill continuing a cache */
+        { 1, 77, 64, 1, 76 },     /* decode */
+        { 2, 9, 40, 1, 7 },       /* few queries, odd head size */
+        { 45, 33, 24, 0, 0 },     /* odd sizes, non-causal */
+        { 9, 5, 64, 1, 100 },     /* offset past the cache: all keys visible */
+    };
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+        const att_shape s = shapes[si];
+        const int q_stride = 3 * s.d + 5, kv_stride = 2 * s.d + 3, out_stride = s.d + 7;
+        float *q = malloc((size_t)s.nq * q_stride * sizeof *q), *k = malloc((size_t)s.nk * kv_stride * sizeof *k);
+        float *v = malloc((size_t)s.nk * kv_stride * sizeof *v), *scratch = malloc((size_t)s.nk * sizeof *scratch);
+        float *ref = calloc((size_t)s.nq * out_stride, sizeof *ref), *got = calloc((size_t)s.nq * out_stride, sizeof *got);
+        fill(q, (size_t)s.nq * q_stride, 2.f);
+        fill(k, (size_t)s.nk * kv_stride, 2.f);
+        fill(v, (size_t)s.nk * kv_stride, 1.f);
+        const float scale = 1.f / sqrtf((float)s.d);
+        mv_attention_head_ref(ref, out_stride, q, q_stride, k, v, kv_stride, s.nq, s.nk, s.d, scale, s.causal,
+                              s.q_offset, scratch);
+        for (int is = 0; is <= n_isas; is++) {
+            char what[128];
+            if (is < n_isas)
+                mv_attention_tiled(isas[is].gemm, isas[is].softmax, got, out_stride, q, q_stride, k, v, kv_stride,
+                                   s.nq, s.nk, s.d, scale, s.causal, s.q_offset, scratch);
+            else
+                mv_attention_head(got, out_stride, q, q_stride, k, v, kv_stride, s.nq, s.nk, s.d, scale, s.causal,
+                                  s.q_offset, scratch);
+            snprintf(what, sizeof what, "attention %s nq=%d nk=%d d=%d causal=%d off=%d",
+                     is < n_isas ? isas[is].name : "dispatch", s.nq, s.nk, s.d, s.causal, s.q_offset);
+            mvt_allclose(what, got, ref, (size_t)s.nq * out_stride, 2e-6, 1e-5);
+        }
+        free(q); free(k); free(v); free(scratch); free(ref); free(got);
+    }
+}
+
+typedef struct ew_set {
+    const char *name;
+    void (*softmax)(float *, int);
+    void (*silu)(float *, size_t);
+    void (*swiglu)(float *, const float *, size_t);
+} ew_set;
+
+static void test_elementwise(const ew_set *sets, int n_sets) {
+    enum { N = 1000 + 13 };
+    float *a = malloc(N * sizeof *a), *b = malloc(N * sizeof *b), *r = malloc(N * sizeof *r), *g = malloc(N * sizeof *g);
+    fill(a, N, 30.f);
+    a[0] = -120.f; a[1] = 95.f; a[2] = 0.f; a[3] = -88.f; /* beyond exp's range on both sides */
+    fill(b, N, 3.f);
+    for (int si = 0; si < n_sets; si++) {
+        char what[96];
+        const int lens[] = { 1, 15, 17, N };
+        for (int li = 0; li < 4; li++) {
+            int n = lens[li];
+            memcpy(r, a, (size_t)n * sizeof *r);
+            memcpy(g, a, (size_t)n * sizeof *g);
+            mv_softmax_ref(r, n);
+            sets[si].softmax(g, n);
+            snprintf(what, sizeof what, "softmax %s n=%d", sets[si].name, n);
+            mvt_allclose(what, g, r, (size_t)n, 1e-9, 1e-6);
+        }
+        memcpy(r, a, N * sizeof *r);
+        memcpy(g, a, N * sizeof *g);
+        mv_silu_ref(r, N);
+        sets[si].silu(g, N);
+        snprintf(what, sizeof what, "silu %s", sets[si].name);
+        mvt_allclose(what, g, r, N, 1e-30, 1e-6);
+        memcpy(r, a, N * sizeof *r);
+        memcpy(g, a, N * sizeof *g);
+        mv_swiglu_ref(r, b, N);
+        sets[si].swiglu(g, b, N);
+        snprintf(what, sizeof what, "swiglu %s", sets[si].name);
+        mvt_allclose(what, g, r, N, 1e-30, 1e-6);
+    }
+    free(a); free(b); free(r); free(g);
+}
+
+/* The dispatcher honours MINIVL_ISA when the CPU has that ISA. */
+static void test_dispatch_choice(void) {
+    const char *env = getenv("MINIVL_ISA"), *got = mv_kernels_isa();
+    printf("kernels ISA in use: %s (MINIVL_ISA=%s)\n", got, env ? env : "unset");
+    CHECK(!strcmp(got, "scalar") || !strcmp(got, "avx2") || !strcmp(got, "avx512"), "isa name %s", got);
+    if (!env) {
+        CHECK(strcmp(got, cpu_has_avx512() ? "avx512" : cpu_has_avx2() ? "avx2" : "scalar") == 0,
+              "detected isa %s", got);
+    } else if (!strcmp(env, "scalar") || (!strcmp(env, "avx2") && cpu_has_avx2()) ||
+               (!strcmp(env, "avx512") && cpu_has_avx512())) {
+        CHECK(!strcmp(got, env), "MINIVL_ISA=%s but using %s", env, got);
+    }
+    CHECK(mv_kernels_isa() == got, "choice is stable");
+}
+
+int main(void) {
+    isa_case isas[2];
+    ew_set sets[3] = { { "dispatch", mv_softmax, mv_silu, mv_swiglu } };
+    int n_isas = 0, n_sets = 1;
+    if (cpu_has_avx2()) {
+        isas[n_isas++] = (isa_case){ "avx2", &mv_gemm_avx2, mv_softmax_avx2 };
+        sets[n_sets++] = (ew_set){ "avx2", mv_softmax_avx2, mv_silu_avx2, mv_swiglu_avx2 };
+    }
+    if (cpu_has_avx512()) {
+        isas[n_isas++] = (isa_case){ "avx512", &mv_gemm_avx512, mv_softmax_avx512 };
+        sets[n_sets++] = (ew_set){ "avx512", mv_softmax_avx512, mv_silu_avx512, mv_swiglu_avx512 };
+    }
+    mv_pool *pools[2] = { NULL, mv_pool_create(2) };
+    test_dispatch_choice();
+    test_linear(isas, n_isas, pools);
+    test_linear_empty_k(isas, n_isas);
+    test_attention(isas, n_isas);
+    test_elementwise(sets, n_sets);
+    mv_pool_free(pools[1]);
+    return mvt_done("test_kernels");
+}
