@@ -168,9 +168,9 @@ static int translate_pattern(const char *p, size_t n, mv_tbuf *out) {
         char c = p[i];
         if (c == '\\' && i + 1 < n) {
             char d = p[++i];
-            if (d == 's') rc = mv_tbuf_append(out, in_class ? WS_SET : "[" WS_SET "]", strlen(in_class ? WS_SET : "[" WS_SET "]"));
-            else if (d == 'S' && !in_class) rc = mv_tbuf_append(out, "[^" WS_SET "]", strlen("[^" WS_SET "]"));
-            else rc = mv_tbuf_append(out, p + i - 1, 2);
+            const char *rep = d == 's' ? (in_class ? WS_SET : "[" WS_SET "]")
+                              : (d == 'S' && !in_class) ? "[^" WS_SET "]" : NULL;
+            rc = rep ? mv_tbuf_append(out, rep, strlen(rep)) : mv_tbuf_append(out, p + i - 1, 2);
             continue;
         }
         if (c == '[' && !in_class) {
@@ -217,11 +217,6 @@ static mv_status add_byte_level_stage(bpe *b, int add_prefix_space, int use_rege
     return use_regex ? add_regex_stage(b, GPT2_PATTERN, strlen(GPT2_PATTERN), 0, where, err) : MV_OK;
 }
 
-static int json_bool(const cJSON *obj, const char *key, int def) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsBool(v) ? cJSON_IsTrue(v) : def;
-}
-
 static const char *json_type(const cJSON *obj) {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(obj, "type");
     return cJSON_IsString(t) ? t->valuestring : "(none)";
@@ -233,7 +228,7 @@ static mv_status parse_split(bpe *b, const cJSON *pt, const char *where, mv_erro
     const cJSON *beh = cJSON_GetObjectItemCaseSensitive(pt, "behavior");
     if (!cJSON_IsString(re) && !cJSON_IsString(str))
         return mv_set_error(err, MV_ERR_FORMAT, "%s: Split lacks pattern.Regex / pattern.String", where);
-    if (!cJSON_IsString(beh) || strcmp(beh->valuestring, "Isolated") != 0 || json_bool(pt, "invert", 0))
+    if (!cJSON_IsString(beh) || strcmp(beh->valuestring, "Isolated") != 0 || mv_tok_json_bool(pt, "invert", 0))
         return mv_set_error(err, MV_ERR_UNSUPPORTED, "%s: only Split with behavior \"Isolated\" is supported", where);
     const char *p = cJSON_IsString(re) ? re->valuestring : str->valuestring;
     return add_regex_stage(b, p, strlen(p), !cJSON_IsString(re), where, err);
@@ -257,7 +252,8 @@ static mv_status parse_pre_tokenizer(bpe *b, const cJSON *pt, const char *path, 
             rc = parse_split(b, item, where, err);
         } else if (strcmp(t, "ByteLevel") == 0) {
             seen_byte_level = 1;
-            rc = add_byte_level_stage(b, json_bool(item, "add_prefix_space", 0), json_bool(item, "use_regex", 1), where, err);
+            rc = add_byte_level_stage(b, mv_tok_json_bool(item, "add_prefix_space", 0),
+                                      mv_tok_json_bool(item, "use_regex", 1), where, err);
         } else {
             rc = mv_set_error(err, MV_ERR_UNSUPPORTED, "%s: type \"%s\" is not supported with a BPE model", where, t);
         }
@@ -518,7 +514,7 @@ static mv_status check_bpe_options(const cJSON *model, const char *path, mv_erro
     if (nonempty_string(cJSON_GetObjectItemCaseSensitive(model, "continuing_subword_prefix")) ||
         nonempty_string(cJSON_GetObjectItemCaseSensitive(model, "end_of_word_suffix")))
         return mv_set_error(err, MV_ERR_UNSUPPORTED, "%s: BPE subword prefix/suffix is not supported", path);
-    if (json_bool(model, "byte_fallback", 0))
+    if (mv_tok_json_bool(model, "byte_fallback", 0))
         return mv_set_error(err, MV_ERR_UNSUPPORTED, "%s: BPE byte_fallback (SentencePiece-style) is not supported",
                             path);
     return MV_OK;
@@ -540,7 +536,7 @@ mv_status mv_bpe_load_json(mv_tokenizer *tok, const cJSON *root, const char *pat
     if (rc == MV_OK) rc = bpe_create(tok, err);
     if (rc != MV_OK) return rc;
     bpe *b = tok->impl;
-    b->ignore_merges = json_bool(model, "ignore_merges", 0);
+    b->ignore_merges = mv_tok_json_bool(model, "ignore_merges", 0);
     rc = parse_pre_tokenizer(b, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), path, err);
     if (rc == MV_OK) rc = load_vocab_object(tok, cJSON_GetObjectItemCaseSensitive(model, "vocab"), where, err);
     if (rc == MV_OK) rc = load_merges_json(tok, cJSON_GetObjectItemCaseSensitive(model, "merges"), path, err);

@@ -75,7 +75,7 @@ mv_status mv_tok_set_token(mv_tokenizer *tok, int32_t id, const char *s, size_t 
 
 /* ------------------------------------------------------------------ added tokens */
 
-static int json_flag(const cJSON *obj, const char *key, int def) {
+int mv_tok_json_bool(const cJSON *obj, const char *key, int def) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     return cJSON_IsBool(v) ? cJSON_IsTrue(v) : def;
 }
@@ -106,11 +106,11 @@ mv_status mv_tok_parse_added(mv_tokenizer *tok, const cJSON *obj, int32_t id, co
     if (!a->content) return mv_set_error(err, MV_ERR_NOMEM, "out of memory");
     memcpy(a->content, content->valuestring, a->len + 1);
     a->id = id;
-    a->special = (unsigned)json_flag(obj, "special", 0);
-    a->lstrip = (unsigned)json_flag(obj, "lstrip", 0);
-    a->rstrip = (unsigned)json_flag(obj, "rstrip", 0);
-    a->normalized = (unsigned)json_flag(obj, "normalized", !a->special);
-    a->single_word = (unsigned)json_flag(obj, "single_word", 0);
+    a->special = (unsigned)mv_tok_json_bool(obj, "special", 0);
+    a->lstrip = (unsigned)mv_tok_json_bool(obj, "lstrip", 0);
+    a->rstrip = (unsigned)mv_tok_json_bool(obj, "rstrip", 0);
+    a->normalized = (unsigned)mv_tok_json_bool(obj, "normalized", !a->special);
+    a->single_word = (unsigned)mv_tok_json_bool(obj, "single_word", 0);
     tok->n_added++;
     mv_status rc = mv_tok_set_token(tok, id, a->content, a->len, where, err);
     if (rc == MV_OK) tok->is_added[id] = a->special ? 2 : 1;

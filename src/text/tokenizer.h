@@ -70,6 +70,9 @@ mv_status mv_tok_set_token(mv_tokenizer *tok, int32_t id, const char *s, size_t 
 mv_status mv_tok_parse_added(mv_tokenizer *tok, const cJSON *obj, int32_t id, const char *where,
                              mv_error *err);
 
+/* obj[key] when it is a JSON boolean, else def. */
+int mv_tok_json_bool(const cJSON *obj, const char *key, int def);
+
 /* Byte-level BPE loaders (bpe.c). root: the parsed tokenizer.json. */
 mv_status mv_bpe_load_json(mv_tokenizer *tok, const cJSON *root, const char *path, mv_error *err);
 /* vocab.json + merges.txt; class_name: tokenizer_config.json's "tokenizer_class" (may be NULL). */
