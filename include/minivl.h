@@ -112,6 +112,9 @@ mv_status mv_tokenizer_encode_text(const mv_tokenizer *tok, const char *text, si
                                    size_t *n_ids, mv_error *err);
 mv_status mv_tokenizer_decode_ids(const mv_tokenizer *tok, const int32_t *ids, size_t n_ids, char **text,
                                   mv_error *err);
+/* Same, also giving the text's length: decoded text may hold NUL characters. */
+mv_status mv_tokenizer_decode_ids_len(const mv_tokenizer *tok, const int32_t *ids, size_t n_ids, char **text,
+                                      size_t *len, mv_error *err);
 void mv_tokenizer_free(mv_tokenizer *tok);
 
 void mv_free(void *p);

@@ -24,6 +24,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "run")) return mv_cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "chat")) return mv_cmd_chat(argc - 1, argv + 1);
     if (!strcmp(cmd, "synth")) return mv_cmd_synth(argc - 1, argv + 1);
+    if (!strcmp(cmd, "tokenize")) return mv_cmd_tokenize(argc - 1, argv + 1);
     fprintf(stderr, "minivl: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

@@ -1,0 +1,24 @@
+/* strmap.h — byte-string → int32 hash map (open addressing) for token vocabularies. Keys are copied
+ * into the map's own storage; keys may hold any bytes, NUL included. */
+#ifndef MV_TEXT_STRMAP_H
+#define MV_TEXT_STRMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "text/utf8.h"
+
+typedef struct mv_strmap {
+    uint64_t *slots;  /* 0 = empty, else (key offset + 1) << 24 | (key length); see strmap.c */
+    int32_t *vals;
+    size_t cap, count; /* cap: power of two */
+    mv_tbuf keys;
+} mv_strmap;
+
+/* Insert or overwrite; returns 0, or -1 when out of memory or the key is too long (>= 16 MiB). */
+int mv_strmap_put(mv_strmap *m, const char *key, size_t n, int32_t val);
+/* Value for key, or -1 when absent. */
+int32_t mv_strmap_get(const mv_strmap *m, const char *key, size_t n);
+void mv_strmap_free(mv_strmap *m);
+
+#endif

@@ -1,0 +1,113 @@
+/* tokenizer.h — internal tokenizer interface. The front (tokenizer.c) owns the vocabulary table, the
+ * added/special tokens (matched on the raw text before the model runs), the normalizer, decoding and
+ * streaming; a model kind (bpe.c: byte-level BPE; later e.g. a SentencePiece file) plugs in through
+ * mv_tok_model_ops and only encodes the text between added tokens. */
+#ifndef MV_TEXT_TOKENIZER_H
+#define MV_TEXT_TOKENIZER_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "minivl.h"
+#include "text/strmap.h"
+#include "text/utf8.h"
+
+/* A growable array of token ids. */
+typedef struct mv_tok_ids {
+    int32_t *v;
+    size_t n, cap;
+} mv_tok_ids;
+
+int mv_tok_ids_push(mv_tok_ids *a, int32_t id); /* 0, or -1 when out of memory */
+void mv_tok_ids_free(mv_tok_ids *a);
+
+/* An added token ("added_tokens" of tokenizer.json / "added_tokens_decoder" of tokenizer_config.json). */
+typedef struct mv_tok_added {
+    char *content;
+    size_t len;
+    int32_t id;
+    unsigned special : 1, lstrip : 1, rstrip : 1, normalized : 1, single_word : 1;
+} mv_tok_added;
+
+/* What a model kind provides. */
+typedef struct mv_tok_model_ops {
+    const char *name; /* "byte-level BPE", ... */
+    /* Append the ids of one text segment that holds no added token (already normalized). */
+    mv_status (*encode)(const mv_tokenizer *tok, const char *text, size_t len, mv_tok_ids *out,
+                        mv_error *err);
+    /* Append to out the bytes that token string s stands for when decoding; 0, or -1 out of memory. */
+    int (*token_bytes)(const mv_tokenizer *tok, const char *s, size_t n, mv_tbuf *out);
+    void (*destroy)(void *impl);
+} mv_tok_model_ops;
+
+#define MV_TOK_NONE UINT32_MAX /* str_len / byte_len of an id with no token */
+
+struct mv_tokenizer {
+    const mv_tok_model_ops *ops;
+    void *impl;               /* the model's state, freed by ops->destroy */
+    int nfc;                  /* normalizer: Unicode NFC on each segment between added tokens */
+    mv_tok_added *added;
+    size_t n_added;
+    /* id -> token string (vocab spelling or added content) and its decoded bytes */
+    int32_t n_vocab;          /* largest id + 1 */
+    size_t cap_vocab;
+    uint32_t *str_off, *str_len, *byte_off, *byte_len;
+    uint8_t *is_added;        /* per id: 1 added token, 2 added special token */
+    mv_tbuf strs, bytes;
+    mv_strmap by_str;         /* token string -> id (added contents override the model's) */
+    /* added tokens whose content begins with byte b, longest first: first_idx[b]..first_idx[b+1] */
+    uint32_t first_idx[257];
+    uint32_t *by_first;
+};
+
+/* ---- for model loaders */
+
+/* Record token string s as the spelling of id (grows the table). */
+mv_status mv_tok_set_token(mv_tokenizer *tok, int32_t id, const char *s, size_t n, const char *where,
+                           mv_error *err);
+/* Parse one added-token object ({"id"?, "content", "special", "lstrip", ...}); id < 0 means read "id". */
+mv_status mv_tok_parse_added(mv_tokenizer *tok, const cJSON *obj, int32_t id, const char *where,
+                             mv_error *err);
+
+/* obj[key] when it is a JSON boolean, else def. */
+int mv_tok_json_bool(const cJSON *obj, const char *key, int def);
+
+/* Byte-level BPE loaders (bpe.c). root: the parsed tokenizer.json. */
+mv_status mv_bpe_load_json(mv_tokenizer *tok, const cJSON *root, const char *path, mv_error *err);
+/* vocab.json + merges.txt; class_name: tokenizer_config.json's "tokenizer_class" (may be NULL). */
+mv_status mv_bpe_load_files(mv_tokenizer *tok, const char *vocab_path, const char *merges_path,
+                            const char *class_name, mv_error *err);
+
+/* ---- for the library */
+
+/* Append the ids of text (no BOS added; added tokens written in the text are matched). Text must be
+ * valid UTF-8 (MV_ERR_ARG otherwise). */
+mv_status mv_tok_encode(const mv_tokenizer *tok, const char *text, size_t len, mv_tok_ids *out,
+                        mv_error *err);
+/* Decode keeping special tokens; invalid UTF-8 becomes U+FFFD. *text malloc'd, NUL-terminated; *len
+ * its length (the text may hold NUL characters). Unknown ids are an MV_ERR_ARG error. */
+mv_status mv_tok_decode(const mv_tokenizer *tok, const int32_t *ids, size_t n_ids, char **text,
+                        size_t *len, mv_error *err);
+/* Id of an exact token string: an added token's content or a vocabulary spelling (byte-level BPE
+ * spells bytes with the GPT-2 byte→unicode map, e.g. "Ġthe"), or -1. */
+int32_t mv_tok_token_id(const mv_tokenizer *tok, const char *s, size_t n);
+/* Number of ids (largest id + 1, added tokens included). */
+int32_t mv_tok_vocab_size(const mv_tokenizer *tok);
+/* Raw bytes id decodes to (not NUL-terminated), or NULL for an unknown id. */
+const char *mv_tok_token_bytes(const mv_tokenizer *tok, int32_t id, size_t *len);
+/* 1 when id is an added token flagged special. */
+int mv_tok_is_special(const mv_tokenizer *tok, int32_t id);
+
+/* Streaming decoder: push ids one at a time and get back only complete UTF-8 text (a character split
+ * across tokens is held back until its last byte arrives; invalid bytes become U+FFFD as soon as they
+ * are known to be invalid). The concatenation of all pieces plus the flush equals mv_tok_decode. */
+typedef struct mv_tok_stream mv_tok_stream;
+mv_status mv_tok_stream_new(const mv_tokenizer *tok, mv_tok_stream **out, mv_error *err);
+/* *text (valid until the next call on s) gets the newly completed text, *len its length (may be 0). */
+mv_status mv_tok_stream_push(mv_tok_stream *s, int32_t id, const char **text, size_t *len, mv_error *err);
+/* End of input: held-back bytes of an unfinished character become one U+FFFD. */
+mv_status mv_tok_stream_flush(mv_tok_stream *s, const char **text, size_t *len, mv_error *err);
+void mv_tok_stream_free(mv_tok_stream *s);
+
+#endif
