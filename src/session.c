@@ -334,10 +334,10 @@ static mv_status generate(request *q, mv_error *err) {
     mv_rng_seed(&rng, p->sampling.seed);
     void *scratch = malloc(mv_sample_scratch_bytes(V));
     float *embed = malloc((size_t)H * sizeof *embed);
-    mv_detok_stream *ds = mv_detok_stream_new(m->tok);
+    mv_tok_stream *ds = NULL;
     text_out t = { 0 };
     size_t out_cap = 0;
-    mv_status rc = (scratch && embed && ds) ? MV_OK : mv_set_error(err, MV_ERR_NOMEM, "out of memory");
+    mv_status rc = (scratch && embed) ? mv_tok_stream_new(m->tok, &ds, err) : mv_set_error(err, MV_ERR_NOMEM, "out of memory");
     q->r->finish = MV_FINISH_LENGTH;
     double t0 = mv_now_ms();
     for (int step = 0; rc == MV_OK && step < p->max_new_tokens; step++) {
@@ -346,7 +346,7 @@ static mv_status generate(request *q, mv_error *err) {
         if (p->stop_at_eos && (tok == m->end_id || tok == m->eos_id)) { q->r->finish = MV_FINISH_STOP; break; }
         const char *piece;
         size_t piece_len;
-        mv_detok_stream_push(ds, tok, &piece, &piece_len);
+        if ((rc = mv_tok_stream_push(ds, tok, &piece, &piece_len, err)) != MV_OK) break;
         text_append(&t, piece, piece_len);
         long stop_at = find_stop(&t, p);
         if (stop_at >= 0) {
@@ -366,8 +366,8 @@ static mv_status generate(request *q, mv_error *err) {
     if (rc == MV_OK && q->r->finish != MV_FINISH_STOP && q->r->finish != MV_FINISH_CANCELLED) {
         const char *piece;
         size_t piece_len;
-        mv_detok_stream_flush(ds, &piece, &piece_len);
-        text_append(&t, piece, piece_len);
+        rc = mv_tok_stream_flush(ds, &piece, &piece_len, err);
+        if (rc == MV_OK) text_append(&t, piece, piece_len);
         emit_upto(&t, p, t.len, -1);
     } else if (rc == MV_OK && q->r->finish == MV_FINISH_STOP) {
         emit_upto(&t, p, t.len, -1);
@@ -378,7 +378,7 @@ static mv_status generate(request *q, mv_error *err) {
     q->r->text = t.s ? t.s : calloc(1, 1);
     if (t.s) t.s[t.len] = 0;
     if (rc == MV_OK && !q->r->text) rc = mv_set_error(err, MV_ERR_NOMEM, "out of memory");
-    mv_detok_stream_free(ds);
+    mv_tok_stream_free(ds);
     free(embed);
     free(scratch);
     return rc;

@@ -27,7 +27,7 @@ static int online_cpus(void) {
 }
 
 static mv_status lookup_token(const mv_model *m, const char *text, int32_t *id, mv_error *err) {
-    *id = mv_tokenizer_token_id(m->tok, text);
+    *id = mv_tok_token_id(m->tok, text, strlen(text));
     if (*id < 0) return mv_set_error(err, MV_ERR_FORMAT, "%s: tokenizer has no token \"%s\" the template needs", m->dir, text);
     return MV_OK;
 }
@@ -111,7 +111,7 @@ mv_status mv_detokenize(const mv_model *m, const int32_t *ids, size_t n_ids, cha
     return mv_tokenizer_decode_ids(m->tok, ids, n_ids, text, err);
 }
 
-int32_t mv_token_id(const mv_model *m, const char *token) { return mv_tokenizer_token_id(m->tok, token); }
+int32_t mv_token_id(const mv_model *m, const char *token) { return mv_tok_token_id(m->tok, token, strlen(token)); }
 
 /* ------------------------------------------------------------------ images */
 
