@@ -88,6 +88,46 @@ static void parse_vit(reader *r, const cJSON *v, mv_vit_config *c) {
                              r->source, c->hidden_size, c->num_heads);
 }
 
+/* One factor list of rope_scaling: an array of positive numbers, stored as float32. */
+static int get_factors(reader *r, const cJSON *rs, const char *key, float *dst) {
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(rs, key);
+    if (!a || cJSON_IsNull(a)) return 0;
+    int n = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : -1;
+    if (n < 0 || n > MV_ROPE_FACTORS_MAX) {
+        if (r->rc == MV_OK)
+            r->rc = mv_set_error(r->err, MV_ERR_CONFIG, "%s: field \"%s%s\" must be an array of at most %d numbers",
+                                 r->source, r->section, key, MV_ROPE_FACTORS_MAX);
+        return 0;
+    }
+    int i = 0;
+    for (const cJSON *e = a->child; e; e = e->next, i++) {
+        if (!cJSON_IsNumber(e) || !isfinite(e->valuedouble) || !(e->valuedouble > 0)) {
+            if (r->rc == MV_OK)
+                r->rc = mv_set_error(r->err, MV_ERR_CONFIG, "%s: \"%s%s\"[%d] must be a positive number",
+                                     r->source, r->section, key, i);
+            return 0;
+        }
+        dst[i] = (float)e->valuedouble;
+    }
+    return n;
+}
+
+/* rope_scaling: {"type" | "rope_type", "factor"} (linear/dynamic) or {"type", "short_factor",
+ * "long_factor"} (Phi-3 LongRoPE). Whether a type fits the family is the LLM loader's call. */
+static void parse_rope_scaling(reader *r, const cJSON *l, mv_rope_scaling *s) {
+    const cJSON *rs = field(r, l, "rope_scaling", 0);
+    if (!rs) return;
+    if (!cJSON_IsObject(rs)) { type_error(r, "rope_scaling", "an object or null"); return; }
+    const char *outer = r->section;
+    r->section = "llm_config.rope_scaling."; /* messages name the nested field */
+    const char *type_key = cJSON_GetObjectItemCaseSensitive(rs, "type") ? "type" : "rope_type";
+    get_str(r, rs, type_key, 1, "", s->type, sizeof s->type);
+    s->factor = get_num(r, rs, "factor", 0, 0.0);
+    s->n_short = get_factors(r, rs, "short_factor", s->short_factor);
+    s->n_long = get_factors(r, rs, "long_factor", s->long_factor);
+    r->section = outer;
+}
+
 static void parse_llm(reader *r, const cJSON *l, mv_llm_config *c) {
     r->section = "llm_config.";
     get_str(r, l, "architectures", 1, "", c->architecture, sizeof c->architecture);
@@ -101,6 +141,10 @@ static void parse_llm(reader *r, const cJSON *l, mv_llm_config *c) {
     c->max_position_embeddings = get_int(r, l, "max_position_embeddings", 1, 0, 1, 1 << 24);
     c->rms_norm_eps = (float)get_num(r, l, "rms_norm_eps", 0, 1e-6);
     c->rope_theta = get_num(r, l, "rope_theta", 0, 10000.0);
+    c->original_max_position_embeddings = get_int(r, l, "original_max_position_embeddings", 0, 0, 1, 1 << 24);
+    c->attention_bias = get_int(r, l, "bias", 0, 0, 0, 1);
+    c->sliding_window = get_int(r, l, "sliding_window", 0, 0, 1, 1 << 30);
+    parse_rope_scaling(r, l, &c->rope_scaling);
     c->tie_word_embeddings = get_int(r, l, "tie_word_embeddings", 0, 0, 0, 1);
     c->bos_token_id = get_token_id(r, l, "bos_token_id");
     c->eos_token_id = get_token_id(r, l, "eos_token_id");

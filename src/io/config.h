@@ -22,6 +22,19 @@ typedef struct mv_vit_config {
     char hidden_act[16];      /* "gelu" */
 } mv_vit_config;
 
+/* Upper bound on RoPE scaling factors per list (one per rotary frequency = head_dim/2); real
+ * checkpoints have 48 (Phi-3, head_dim 96). */
+#define MV_ROPE_FACTORS_MAX 512
+
+/* llm_config.rope_scaling (absent or null: type "" and nothing else set). */
+typedef struct mv_rope_scaling {
+    char type[16];            /* "type" or "rope_type": "linear", "dynamic" (InternLM2), "su"/"longrope"/"yarn" (Phi-3) */
+    double factor;            /* "factor" (linear/dynamic); 0 when absent */
+    int n_short, n_long;      /* entries in short_factor / long_factor (0 when absent) */
+    float short_factor[MV_ROPE_FACTORS_MAX]; /* float32 like upstream's torch.tensor(..., float32) */
+    float long_factor[MV_ROPE_FACTORS_MAX];
+} mv_rope_scaling;
+
 typedef struct mv_llm_config {
     char architecture[64];    /* "Qwen2ForCausalLM", "InternLM2ForCausalLM", "Phi3ForCausalLM" */
     char model_type[32];
@@ -33,8 +46,12 @@ typedef struct mv_llm_config {
     int head_dim;             /* hidden_size / num_heads unless the config says otherwise */
     int vocab_size;
     int max_position_embeddings;
+    int original_max_position_embeddings; /* Phi-3 LongRoPE switch point; 0 when absent */
+    int attention_bias;       /* InternLM2 "bias": wqkv/wo carry biases */
+    int sliding_window;       /* Phi-3 attention window; 0 when absent or null */
     float rms_norm_eps;
     double rope_theta;
+    mv_rope_scaling rope_scaling;
     int tie_word_embeddings;
     int bos_token_id;         /* -1 when absent */
     int eos_token_id;         /* -1 when absent */

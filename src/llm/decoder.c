@@ -1,6 +1,8 @@
-/* decoder.c — the decoder-only transformer shared by every LLM family (Qwen2 now; InternLM2 and
- * Phi-3 plug in through llm_impl.h): RMSNorm, GQA attention with rotate-half RoPE over a KV cache,
+/* decoder.c — the decoder-only transformer shared by every LLM family (Qwen2, InternLM2, Phi-3
+ * plug in through llm_impl.h): RMSNorm, GQA attention with rotate-half RoPE over a KV cache,
  * SwiGLU MLP, final norm and lm_head.
+ *
+ * Scaled RoPE variants come from rope.c through the model's hook, evaluated once per call.
  *
  * Numerics follow Hugging Face's float32 eager path: inv_freq = 1/theta^(2i/d) in float32, angle =
  * float32(pos) * inv_freq, scores q·kᵀ/√d with a causal mask, float32 softmax. Prompts are processed
@@ -29,6 +31,8 @@ static const struct {
     family_load_fn load;
 } FAMILIES[] = {
     { "Qwen2ForCausalLM", mv_qwen2_load },
+    { "InternLM2ForCausalLM", mv_internlm2_load },
+    { "Phi3ForCausalLM", mv_phi3_load },
 };
 
 mv_status mv_llm_get_matrix(const mv_weights *w, mv_matrix *m, int rows, int cols, mv_error *err,
@@ -68,15 +72,6 @@ static mv_status check_config(const mv_llm_config *c, mv_error *err) {
     return MV_OK;
 }
 
-/* inv_freq[i] = 1 / theta^(2i/d), every step in float32 as HF's
- * `1.0 / (base ** (torch.arange(0, dim, 2).float() / dim))`. */
-static void default_inv_freq(float *inv_freq, int head_dim, double theta) {
-    for (int i = 0; i < head_dim / 2; i++) {
-        float e = (float)(2 * i) / (float)head_dim;
-        inv_freq[i] = 1.0f / powf((float)theta, e);
-    }
-}
-
 mv_status mv_llm_load(const mv_weights *w, const mv_config *cfg, mv_llm **out, mv_error *err) {
     if (!w || !cfg || !out) return mv_set_error(err, MV_ERR_ARG, "mv_llm_load: NULL argument");
     *out = NULL;
@@ -108,7 +103,7 @@ mv_status mv_llm_load(const mv_weights *w, const mv_config *cfg, mv_llm **out, m
         mv_llm_free(m);
         return mv_set_error(err, MV_ERR_NOMEM, "out of memory loading the language model");
     }
-    default_inv_freq(m->inv_freq, m->head_dim, m->rope_theta);
+    mv_rope_inv_freq(m->inv_freq, m->head_dim, m->rope_theta, NULL);
     if ((rc = load(m, w, cfg, err)) != MV_OK) {
         mv_llm_free(m);
         return rc;
@@ -133,6 +128,8 @@ void mv_llm_free(mv_llm *m) {
     free(m->layers);
     free(m->final_norm);
     free(m->inv_freq);
+    free(m->rope_inv_short);
+    free(m->rope_inv_long);
     free(m);
 }
 
@@ -169,8 +166,7 @@ typedef struct fwd {
     float *cos_t, *sin_t; /* [cap, hd/2] */
     float *scores;     /* [threads, score_stride] attention rows */
     int score_stride;
-    float *inv_freq;   /* [hd/2] for this call */
-    float cs_scale;
+    mv_rope_call rope; /* rotary table parameters for this call */
     void *arena;
 } fwd;
 
@@ -207,22 +203,26 @@ static int fwd_init(fwd *f, const mv_llm *m, mv_pool *pool, mv_kv_cache *kv, int
     f->cos_t = carve(&p, C * half);
     f->sin_t = carve(&p, C * half);
     f->scores = carve(&p, threads * (size_t)f->score_stride);
-    f->inv_freq = carve(&p, half);
-    f->cs_scale = 1.0f;
-    if (m->rope) m->rope(m, kv->len + n, f->inv_freq, &f->cs_scale);
-    else memcpy(f->inv_freq, m->inv_freq, half * sizeof(float));
+    f->rope = (mv_rope_call){ carve(&p, half), 1.0f, 1.0f };
+    memcpy(f->rope.inv_freq, m->inv_freq, half * sizeof(float));
+    if (m->rope) m->rope(m, kv->len + n, &f->rope);
     return 1;
 }
 
-/* cos/sin per position of the chunk: angle = float32(pos) * inv_freq in float32, as HF. */
+/* cos/sin per position of the chunk: angle = float32(pos) * inv_freq in float32, as HF (linear
+ * scaling divides the float32 position first, as upstream's `t / scaling_factor`). */
 static void rope_tables(fwd *f, int p0, int n) {
     const int half = f->m->head_dim / 2;
-    for (int r = 0; r < n; r++)
+    const mv_rope_call *rc = &f->rope;
+    for (int r = 0; r < n; r++) {
+        float t = (float)(p0 + r);
+        if (rc->pos_div != 1.0f) t /= rc->pos_div;
         for (int i = 0; i < half; i++) {
-            float angle = (float)(p0 + r) * f->inv_freq[i];
-            f->cos_t[(size_t)r * half + i] = cosf(angle) * f->cs_scale;
-            f->sin_t[(size_t)r * half + i] = sinf(angle) * f->cs_scale;
+            float angle = t * rc->inv_freq[i];
+            f->cos_t[(size_t)r * half + i] = cosf(angle) * rc->cos_sin_scale;
+            f->sin_t[(size_t)r * half + i] = sinf(angle) * rc->cos_sin_scale;
         }
+    }
 }
 
 /* Spread fused q/k/v rows into the separate q, k, v buffers. */
@@ -362,6 +362,9 @@ static mv_status check_forward(const mv_llm *m, const mv_kv_cache *kv, const flo
     if (n > kv->capacity - kv->len)
         return mv_set_error(err, MV_ERR_CONTEXT, "context overflow: %d cached + %d new positions exceed the KV cache capacity of %d tokens",
                             kv->len, n, kv->capacity);
+    if (m->max_seq > 0 && kv->len + n > m->max_seq)
+        return mv_set_error(err, MV_ERR_CONTEXT, "context overflow: %d positions exceed the %s sliding window of %d "
+                            "(windowed attention is not implemented)", kv->len + n, m->family, m->max_seq);
     return MV_OK;
 }
 

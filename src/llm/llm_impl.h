@@ -1,6 +1,6 @@
 /* llm_impl.h — internals shared by the decoder, the KV cache and the per-family weight loaders.
  *
- * A family loader (qwen2.c, ...) receives an mv_llm whose dimensions, norm eps and default RoPE
+ * A family loader (qwen2.c, internlm2.c, phi3.c) receives an mv_llm whose dimensions, norm eps and default RoPE
  * frequencies are already set from config.json, and fills in the weight views plus any quirk fields
  * (fused projections, biases, RoPE hook). Everything else — the forward pass itself — is decoder.c. */
 #ifndef MV_LLM_IMPL_H
@@ -32,10 +32,19 @@ typedef struct mv_llm_layer {
     mv_matrix w_down;                /* [hidden, inter] */
 } mv_llm_layer;
 
-/* Optional RoPE hook for scaled variants (LongRoPE, dynamic NTK): given the end position of the
- * current forward call (cached + new positions), fill inv_freq [head_dim/2] and the factor applied
- * to cos and sin. NULL means llm->inv_freq and factor 1. */
-typedef void (*mv_rope_fn)(const mv_llm *llm, int seq_end, float *inv_freq, float *cos_sin_scale);
+/* The rotary table of one forward call: angle = (float32(pos) / pos_div) * inv_freq[i] in float32,
+ * and cos/sin are multiplied by cos_sin_scale. */
+typedef struct mv_rope_call {
+    float *inv_freq;      /* [head_dim/2], filled by the hook */
+    float cos_sin_scale;  /* 1 unless LongRoPE */
+    float pos_div;        /* 1 unless linear scaling */
+} mv_rope_call;
+
+/* Optional RoPE hook for scaled variants (LongRoPE, dynamic NTK, linear): given the end position of
+ * the current forward call (cached + new positions) — upstream decides per call from
+ * max(position_ids) + 1, and never re-rotates cached keys — fill rc (which arrives set to
+ * llm->inv_freq, scale 1, divisor 1). NULL means plain RoPE. */
+typedef void (*mv_rope_fn)(const mv_llm *llm, int seq_end, mv_rope_call *rc);
 
 struct mv_llm {
     const char *family;      /* e.g. "Qwen2ForCausalLM", for messages */
@@ -49,6 +58,14 @@ struct mv_llm {
     float *inv_freq;         /* [head_dim/2], theta^(-2i/d) in float32 like HF */
     double rope_theta;
     mv_rope_fn rope;         /* NULL for plain RoPE */
+    /* Parameters of the scaled-RoPE hooks (rope.c); unused fields stay 0 / NULL. */
+    float *rope_inv_short;   /* LongRoPE: inv_freq with short_factor applied [head_dim/2] */
+    float *rope_inv_long;    /* LongRoPE: inv_freq with long_factor applied */
+    int rope_switch_len;     /* LongRoPE: a call ending past this (original_max_position_embeddings) uses long */
+    float rope_cs_scale;     /* LongRoPE: cos/sin factor */
+    double rope_factor;      /* linear / dynamic NTK factor */
+    int rope_max_pos;        /* dynamic NTK: max_position_embeddings */
+    int max_seq;             /* > 0: longest sequence the model may run (Phi-3 sliding_window, not implemented) */
 };
 
 struct mv_kv_cache {
@@ -70,7 +87,18 @@ mv_status mv_llm_get_matrix(const mv_weights *w, mv_matrix *m, int rows, int col
 mv_status mv_llm_get_vector(const mv_weights *w, float **v, int n, mv_error *err, const char *fmt, ...)
     MV_PRINTF(5, 6);
 
+/* inv_freq[i] = 1 / (factor[i] * theta^(2i/d)) with every step in float32 as upstream; factor may be
+ * NULL (all 1). */
+void mv_rope_inv_freq(float *inv_freq, int head_dim, double theta, const float *factor);
+/* Scaled RoPE from llm_config.rope_scaling: "linear" / "dynamic" (Llama-style, InternLM2), and
+ * LongRoPE "su" / "longrope" / "yarn" (Phi-3). Sets llm->rope and its parameters; no rope_scaling
+ * leaves plain RoPE. MV_ERR_CONFIG for inconsistent values, MV_ERR_UNSUPPORTED for other types. */
+mv_status mv_rope_setup_llama(mv_llm *llm, const mv_llm_config *c, mv_error *err);
+mv_status mv_rope_setup_longrope(mv_llm *llm, const mv_llm_config *c, mv_error *err);
+
 /* Family loaders: fill llm's weights from w (dimensions already set). */
 mv_status mv_qwen2_load(mv_llm *llm, const mv_weights *w, const mv_config *cfg, mv_error *err);
+mv_status mv_internlm2_load(mv_llm *llm, const mv_weights *w, const mv_config *cfg, mv_error *err);
+mv_status mv_phi3_load(mv_llm *llm, const mv_weights *w, const mv_config *cfg, mv_error *err);
 
 #endif

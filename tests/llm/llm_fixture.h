@@ -1,4 +1,5 @@
-/* llm_fixture.h — shared setup for the LLM tests: the tiny-qwen2 model and golden prompt embeddings. */
+/* llm_fixture.h — shared setup for the LLM tests: a tiny golden model (tiny-qwen2, tiny-internlm2,
+ * tiny-phi3) and golden prompt embeddings. */
 #ifndef MV_TEST_LLM_FIXTURE_H
 #define MV_TEST_LLM_FIXTURE_H
 
@@ -6,17 +7,20 @@
 #include "llm/llm.h"
 #include "testutil.h"
 
-#define LLM_IMG_CONTEXT 151648
-
 typedef struct llm_fixture {
     mv_weights *w;
     mv_config cfg;
     mv_llm *llm;
     mv_pool *pool;
+    int img_context;   /* the case's <IMG_CONTEXT> token id */
 } llm_fixture;
 
 /* Load golden/tiny-qwen2 (0 on failure, message printed). */
 int llm_fixture_open(llm_fixture *fx);
+/* Load golden/<name> for name = "tiny-qwen2", "tiny-internlm2" or "tiny-phi3". */
+int llm_fixture_open_case(llm_fixture *fx, const char *name);
+/* Config and weights of golden/<name> only (no model): for tests that edit the config first. */
+int llm_fixture_open_files(llm_fixture *fx, const char *name);
 void llm_fixture_close(llm_fixture *fx);
 
 /* Prompt embeddings [n, hidden] for a golden prompt file: token rows with the <IMG_CONTEXT> rows

@@ -1,9 +1,15 @@
-/* test_llm_golden.c — tiny-qwen2 language model vs the upstream goldens for one prompt (argv[1]).
+/* test_llm_golden.c — a tiny golden language model (argv[1]: tiny-qwen2, tiny-internlm2, tiny-phi3) vs
+ * the upstream goldens for one prompt (argv[2]).
  *
  * Whole-prompt prefill (image rows spliced from vit_embeds) -> logits_last; 16 greedy KV-cached steps
  * -> gen_ids (up to the first step whose top-2 margin is below 1e-3) and top-5 logits; the
  * all-positions path -> logits_first8 / logits_last8. The greedy loop feeds the golden token at each
- * step, which is the greedy token while ids agree and keeps the logit comparison meaningful after. */
+ * step, which is the greedy token while ids agree and keeps the logit comparison meaningful after.
+ *
+ * Phi-3's LongRoPE picks its factor set per forward call from the call's end position, exactly as
+ * upstream: the one-call prefill, each decode step (img_astronaut crosses original_max_position_embeddings
+ * = 346 at decode step 10, over keys cached with short factors) and the split prefill of
+ * all_positions (every piece ends on the same side of 346 as the whole prompt) all follow that rule. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,13 +97,14 @@ done:
 }
 
 int main(int argc, char **argv) {
-    const char *prompt = argc > 1 ? argv[1] : "text_hello";
-    char rel[256];
-    snprintf(rel, sizeof rel, "golden/tiny-qwen2/%s.safetensors", prompt);
+    const char *name = argc > 1 ? argv[1] : "tiny-qwen2", *prompt = argc > 2 ? argv[2] : "text_hello";
+    char rel[256], label[128];
+    snprintf(rel, sizeof rel, "golden/%s/%s.safetensors", name, prompt);
+    snprintf(label, sizeof label, "%s/%s", name, prompt);
     llm_fixture fx;
     mv_safetensors *st = NULL;
     mv_error err = { 0 };
-    if (!llm_fixture_open(&fx)) return mvt_done(prompt);
+    if (!llm_fixture_open_case(&fx, name)) return mvt_done(label);
     CHECK_OK(mv_st_open(mvt_shared(rel), &st, &err), &err);
     int64_t *ids = NULL;
     int n = 0;
@@ -125,5 +132,5 @@ int main(int argc, char **argv) {
     free(ids);
     mv_st_close(st);
     llm_fixture_close(&fx);
-    return mvt_done(prompt);
+    return mvt_done(label);
 }
