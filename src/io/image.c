@@ -162,6 +162,7 @@ static void png_row_to_rgb(const png_job *j, int ctype, int depth, const uint8_t
 static int png_run(png_job *j) {
     if (setjmp(png_jmpbuf(j->png))) return -1;
     png_set_read_fn(j->png, j, png_on_read);
+    png_set_user_limits(j->png, PNG_UINT_31_MAX, PNG_UINT_31_MAX); /* only our pixel limit applies */
     png_read_info(j->png, j->info);
     png_uint_32 w, h;
     int depth, ctype, interlace;

@@ -52,6 +52,7 @@ static membuf make_png(const png_spec *s) {
         return empty;
     }
     png_set_write_fn(p, &b, png_mem_write, png_mem_flush);
+    png_set_user_limits(p, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
     png_set_IHDR(p, info, s->w, s->h, s->depth, s->ctype, s->interlace, PNG_COMPRESSION_TYPE_DEFAULT,
                  PNG_FILTER_TYPE_DEFAULT);
     if (s->pal) png_set_PLTE(p, info, s->pal, s->npal);
@@ -365,6 +366,19 @@ static void test_bad_input(void) {
     mv_error err = {0};
     CHECK(mv_image_load_memory(png.data, png.n, W * H, &img, &err) == MV_OK, "PNG at the limit: %s", err.message);
     mv_image_free(img);
+    /* very wide is fine under the pixel limit (libpng's own 1e6-pixel row limit is lifted) */
+    {
+        enum { WIDE = 1200000 };
+        uint8_t *row = calloc(WIDE, 1);
+        row[WIDE - 1] = 9;
+        membuf wide = make_png(&SPEC(WIDE, 1, 8, GRAY, .rows = row));
+        img = NULL;
+        CHECK(mv_image_load_memory(wide.data, wide.n, 0, &img, &err) == MV_OK, "1200000x1 PNG: %s", err.message);
+        CHECK(img && mv_image_width(img) == WIDE && mv_image_rgb(img)[3 * WIDE - 1] == 9, "1200000x1 PNG pixels");
+        mv_image_free(img);
+        free(wide.data);
+        free(row);
+    }
     /* zero width in IHDR */
     memcpy(bad.data, png.data, 33);
     memset(bad.data + 16, 0, 4);
