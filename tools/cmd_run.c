@@ -273,7 +273,10 @@ static int repl_command(char *line, conversation *conv, mv_image **pending, int 
         mv_error e = { 0 };
         if (*n_pending == 16) fprintf(stderr, "at most 16 images per message\n");
         else if (conversation_load_image(line + 7, &pol, &pending[*n_pending], &e) != MV_OK) fprintf(stderr, "cannot load image: %s\n", e.message);
-        else fprintf(stderr, "(image %d added: %dx%d)\n", ++*n_pending, mv_image_width(pending[*n_pending - 1]), mv_image_height(pending[*n_pending - 1]));
+        else {
+            const mv_image *img = pending[(*n_pending)++];
+            fprintf(stderr, "(image %d added: %dx%d)\n", *n_pending, mv_image_width(img), mv_image_height(img));
+        }
         return 1;
     }
     if (line[0] == '/') {

@@ -112,7 +112,8 @@ static void edit_missing(cJSON *h) { cJSON_DeleteItemFromObject(h, NORM0); }
 int main(void) {
     snprintf(root, sizeof root, "%s/bad-input", MV_BUILD_DIR);
     mkdir(root, 0755);
-    const char *good = make_dir("good", NULL);
+    char good[1200]; /* make_dir returns a buffer that the next call overwrites */
+    snprintf(good, sizeof good, "%s", make_dir("good", NULL));
     char args[4096];
 
     run_model("missing model directory", "/nonexistent/model", "config.json");

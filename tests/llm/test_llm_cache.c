@@ -48,7 +48,9 @@ static void check_truncate(llm_fixture *fx, mv_kv_cache *kv, const float *emb, i
         CHECK(mv_llm_forward(fx->llm, fx->pool, kv, emb + (size_t)keep[i] * H, n - keep[i], got, &err) == MV_OK, "%s", err.message);
         char what[64];
         snprintf(what, sizeof what, "truncate to %d + re-forward", keep[i]);
-        mvt_allclose(what, got, ref, (size_t)V, 1e-6, 0);
+        /* Re-forwarding 1 token takes the small-M matmul path, the reference took the tiled one: the
+         * FP32 sums are ordered differently, so allow the same 1e-5 as the chunked prefills above. */
+        mvt_allclose(what, got, ref, (size_t)V, 1e-5, 0);
     }
     free(got);
 }
