@@ -299,7 +299,7 @@ static mv_status stream_emit(mv_tok_stream *s, int final, const char **text, siz
     if (mv_utf8_lossy((const uint8_t *)s->pending.p, s->pending.n, final, &s->out, &used) != 0 ||
         mv_tbuf_append(&s->out, "", 0) != 0)
         return mv_set_error(err, MV_ERR_NOMEM, "out of memory");
-    memmove(s->pending.p, s->pending.p + used, s->pending.n - used);
+    if (s->pending.n > used) memmove(s->pending.p, s->pending.p + used, s->pending.n - used);
     s->pending.n -= used;
     *text = s->out.p;
     *len = s->out.n;
