@@ -50,6 +50,9 @@ static void att_direct(const mv_gemm_isa *isa, softmax_fn softmax, float *out, i
     }
 }
 
+/* aligned_alloc wants a size that is a multiple of the alignment. */
+static void *alloc64(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
+
 static int padded_keys(const mv_gemm_isa *isa, int nk) { return (nk + isa->nr - 1) / isa->nr * isa->nr; }
 
 /* Kᵀ of one head as panels of nr keys (nk_pad × d floats): the right-hand side of S = QKᵀ. */
@@ -134,20 +137,30 @@ typedef struct mh_job {
     int n_heads, group, d, nq, nk, nk_pad, n_blocks, causal, q_offset;
     float scale;
     float *kp;          /* packed Kᵀ per KV head (nk_pad × d each), NULL when not packing */
+    float *vp;          /* V per KV head as contiguous [nk, d] rows (with kp) */
     float *scratch;     /* scratch_len floats per pool thread; NULL: out of memory, stream */
     size_t scratch_len;
 } mh_job;
 
+/* Rows [0, n) × columns [0, d) of src (row stride ld) to contiguous dst. */
+static void copy_rows(float *dst, const float *src, int ld, int n, int d) {
+    for (int i = 0; i < n; i++) memcpy(dst + (size_t)i * d, src + (size_t)i * ld, (size_t)d * sizeof *dst);
+}
+
+/* K and V of one KV head out of the wide model rows, once: the kernels then stream contiguous memory
+ * instead of rows a whole layer width apart (which alias in L1 and defeat the prefetcher). */
 static void mh_pack(void *ctx, int g, int thread) {
     (void)thread;
     const mh_job *j = ctx;
     pack_keys(j->isa, j->k + (size_t)g * j->d, j->kv_stride, j->nk, j->d, j->kp + (size_t)g * j->nk_pad * j->d);
+    copy_rows(j->vp + (size_t)g * j->nk * j->d, j->v + (size_t)g * j->d, j->kv_stride, j->nk, j->d);
 }
 
 static void mh_item(void *ctx, int item, int thread) {
     const mh_job *j = ctx;
-    /* Last query blocks first: under a causal mask they see the most keys, so the pool ends balanced. */
-    const int b = j->n_blocks - 1 - item / j->n_heads, h = item % j->n_heads, g = h / j->group;
+    /* Head by head, so one head's K/V stay in cache across its blocks; within a head the last blocks
+     * first: under a causal mask they see the most keys, and light items at the end balance the pool. */
+    const int h = item / j->n_blocks, b = j->n_blocks - 1 - item % j->n_blocks, g = h / j->group;
     const int i0 = b * ATT_BLOCK_Q, rows = imin(ATT_BLOCK_Q, j->nq - i0), off = j->q_offset + i0;
     float *out = j->out + (size_t)i0 * j->out_stride + (size_t)h * j->d;
     const float *q = j->q + (size_t)i0 * j->q_stride + (size_t)h * j->d;
@@ -162,20 +175,25 @@ static void mh_item(void *ctx, int item, int thread) {
     else if (!j->kp)
         att_direct(j->isa, j->softmax, out, j->out_stride, q, j->q_stride, k, v, j->kv_stride, rows, j->nk, j->d,
                    j->scale, j->causal, off, s);
-    else
-        att_block(j->isa, j->softmax, out, j->out_stride, q, j->q_stride, j->kp + (size_t)g * j->nk_pad * j->d,
-                  j->nk_pad, v, j->kv_stride, rows, j->nk, j->d, j->scale, j->causal, off, s);
+    else { /* the query block is copied next to its scores for the same reason as mh_pack */
+        float *qb = s + (size_t)ATT_BLOCK_Q * j->nk_pad;
+        copy_rows(qb, q, j->q_stride, rows, j->d);
+        att_block(j->isa, j->softmax, out, j->out_stride, qb, j->d, j->kp + (size_t)g * j->nk_pad * j->d, j->nk_pad,
+                  j->vp + (size_t)g * j->nk * j->d, j->d, rows, j->nk, j->d, j->scale, j->causal, off, s);
+    }
 }
 
-/* Packed keys and per-thread score blocks for the tiled path; on failure (or for decode) j->kp stays
- * NULL and the scratch is nk floats per thread; if even that fails, j->scratch stays NULL. */
+/* Packed K/V and per-thread score + query blocks for the tiled path; on failure (or for decode) j->kp
+ * stays NULL and the scratch is nk floats per thread; if even that fails, j->scratch stays NULL. */
 static void mh_alloc(mh_job *j, int threads) {
     if (j->isa && j->nq > ATT_DIRECT_MAX_Q) {
-        const int n_kv = j->n_heads / j->group;
+        const size_t n_kv = (size_t)(j->n_heads / j->group), d = (size_t)j->d;
         j->nk_pad = padded_keys(j->isa, j->nk);
-        j->scratch_len = (size_t)ATT_BLOCK_Q * (size_t)j->nk_pad;
-        j->kp = aligned_alloc(64, (size_t)n_kv * (size_t)j->nk_pad * (size_t)j->d * sizeof(float));
-        j->scratch = j->kp ? aligned_alloc(64, (size_t)threads * j->scratch_len * sizeof(float)) : NULL;
+        j->scratch_len = (size_t)ATT_BLOCK_Q * ((size_t)j->nk_pad + d); /* keeps 64-byte alignment */
+        /* one block: all packed Kᵀ (nk_pad·d per head, a multiple of 16 floats), then all V */
+        j->kp = alloc64(n_kv * d * ((size_t)j->nk_pad + (size_t)j->nk) * sizeof(float));
+        j->vp = j->kp ? j->kp + n_kv * (size_t)j->nk_pad * d : NULL;
+        j->scratch = j->kp ? alloc64((size_t)threads * j->scratch_len * sizeof(float)) : NULL;
         if (j->scratch) return;
         free(j->kp);
         j->kp = NULL;
@@ -189,7 +207,8 @@ void mv_attention_mh(const mv_gemm_isa *isa, softmax_fn softmax, mv_pool *pool, 
                      int n_kv_heads, int head_dim, int nq, int nk, float scale, int causal, int q_offset) {
     if (nq <= 0 || nk <= 0 || head_dim <= 0 || n_heads <= 0 || n_kv_heads <= 0 || n_heads % n_kv_heads) return;
     mh_job j = { isa, softmax, out, q, k, v, out_stride, q_stride, kv_stride, n_heads, n_heads / n_kv_heads,
-                 head_dim, nq, nk, 0, (nq + ATT_BLOCK_Q - 1) / ATT_BLOCK_Q, causal, q_offset, scale, NULL, NULL, 0 };
+                 head_dim, nq, nk, 0, (nq + ATT_BLOCK_Q - 1) / ATT_BLOCK_Q, causal, q_offset, scale, NULL, NULL, NULL,
+                 0 };
     mh_alloc(&j, mv_pool_threads(pool));
     if (j.kp) mv_pool_for(pool, n_kv_heads, mh_pack, &j);
     mv_pool_for(pool, n_heads * j.n_blocks, mh_item, &j);
