@@ -80,6 +80,17 @@ void mv_attention_head(float *out, int out_stride, const float *q, int q_stride,
     }
 }
 
+void mv_attention(mv_pool *pool, float *out, int out_stride, const float *q, int q_stride, const float *k,
+                  const float *v, int kv_stride, int n_heads, int n_kv_heads, int head_dim, int nq, int nk, float scale,
+                  int causal, int q_offset) {
+    const mv_gemm_isa *isa = gemm_isa();
+    void (*softmax)(float *, int) = mv_kernels_isa_id() == MV_ISA_AVX512 ? mv_softmax_avx512
+                                    : mv_kernels_isa_id() == MV_ISA_AVX2 ? mv_softmax_avx2
+                                                                         : mv_softmax_ref;
+    mv_attention_mh(isa, softmax, pool, out, out_stride, q, q_stride, k, v, kv_stride, n_heads, n_kv_heads, head_dim,
+                    nq, nk, scale, causal, q_offset);
+}
+
 /* Elementwise kernels: same selection, one table row per ISA. */
 #define MV_DISPATCH(call_ref, call_avx2, call_avx512)                                                   \
     switch (mv_kernels_isa_id()) {                                                                      \
@@ -92,4 +103,23 @@ void mv_softmax(float *x, int n) { MV_DISPATCH(mv_softmax_ref(x, n), mv_softmax_
 void mv_silu(float *x, size_t n) { MV_DISPATCH(mv_silu_ref(x, n), mv_silu_avx2(x, n), mv_silu_avx512(x, n)) }
 void mv_swiglu(float *gate, const float *up, size_t n) {
     MV_DISPATCH(mv_swiglu_ref(gate, up, n), mv_swiglu_avx2(gate, up, n), mv_swiglu_avx512(gate, up, n))
+}
+void mv_gelu_erf(float *x, size_t n) {
+    MV_DISPATCH(mv_gelu_erf_ref(x, n), mv_gelu_erf_avx2(x, n), mv_gelu_erf_avx512(x, n))
+}
+void mv_add(float *y, const float *x, size_t n) {
+    MV_DISPATCH(mv_add_ref(y, x, n), mv_add_avx2(y, x, n), mv_add_avx512(y, x, n))
+}
+void mv_layernorm(float *out, const float *x, int rows, int dim, const float *gamma, const float *beta, float eps) {
+    MV_DISPATCH(mv_layernorm_ref(out, x, rows, dim, gamma, beta, eps),
+                mv_layernorm_avx2(out, x, rows, dim, gamma, beta, eps),
+                mv_layernorm_avx512(out, x, rows, dim, gamma, beta, eps))
+}
+void mv_rmsnorm(float *out, const float *x, int rows, int dim, const float *gamma, float eps) {
+    MV_DISPATCH(mv_rmsnorm_ref(out, x, rows, dim, gamma, eps), mv_rmsnorm_avx2(out, x, rows, dim, gamma, eps),
+                mv_rmsnorm_avx512(out, x, rows, dim, gamma, eps))
+}
+void mv_rope_cs(float *x, int n_heads, int head_dim, const float *cos_t, const float *sin_t) {
+    MV_DISPATCH(mv_rope_cs_ref(x, n_heads, head_dim, cos_t, sin_t), mv_rope_cs_avx2(x, n_heads, head_dim, cos_t, sin_t),
+                mv_rope_cs_avx512(x, n_heads, head_dim, cos_t, sin_t))
 }

@@ -49,4 +49,13 @@ void mv_rope_cs(float *x, int n_heads, int head_dim, const float *cos_t, const f
 void mv_attention_head(float *out, int out_stride, const float *q, int q_stride, const float *k, const float *v,
                        int kv_stride, int nq, int nk, int d, float scale, int causal, int q_offset, float *scratch);
 
+/* All heads of one attention layer, in parallel over (head, block of queries) on the pool.
+ * Head h reads q columns [h·head_dim, (h+1)·head_dim) of each q row and writes the same columns of out;
+ * its keys/values are columns [g·head_dim, (g+1)·head_dim) of k/v rows, g = h / (n_heads / n_kv_heads)
+ * (grouped-query attention; n_heads must be a multiple of n_kv_heads, else nothing is written).
+ * Strides are in floats between consecutive rows; causal/q_offset as in mv_attention_head. */
+void mv_attention(mv_pool *pool, float *out, int out_stride, const float *q, int q_stride, const float *k,
+                  const float *v, int kv_stride, int n_heads, int n_kv_heads, int head_dim, int nq, int nk, float scale,
+                  int causal, int q_offset);
+
 #endif

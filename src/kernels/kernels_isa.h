@@ -32,6 +32,16 @@ void mv_attention_tiled(const mv_gemm_isa *isa, void (*softmax)(float *x, int n)
                         const float *q, int q_stride, const float *k, const float *v, int kv_stride, int nq, int nk,
                         int d, float scale, int causal, int q_offset, float *scratch);
 
+/* All heads of mv_attention (same contract) with the micro-kernels of `isa`, or the reference head
+ * kernel when isa is NULL; parallel over (head, query block). Degrades to the direct kernel, then to
+ * mv_attention_stream_ref, when scratch memory cannot be had. */
+void mv_attention_mh(const mv_gemm_isa *isa, void (*softmax)(float *x, int n), mv_pool *pool, float *out,
+                     int out_stride, const float *q, int q_stride, const float *k, const float *v, int kv_stride,
+                     int n_heads, int n_kv_heads, int head_dim, int nq, int nk, float scale, int causal, int q_offset);
+/* One head without any scratch memory (online softmax, plain C): the out-of-memory fallback. */
+void mv_attention_stream_ref(float *out, int out_stride, const float *q, int q_stride, const float *k, const float *v,
+                             int kv_stride, int nq, int nk, int d, float scale, int causal, int q_offset);
+
 extern const mv_gemm_isa mv_gemm_avx2, mv_gemm_avx512;
 
 /* Reference elementwise kernels and their SIMD counterparts (same contracts as kernels.h). */
@@ -39,14 +49,31 @@ void mv_attention_head_ref(float *out, int out_stride, const float *q, int q_str
                            int kv_stride, int nq, int nk, int d, float scale, int causal, int q_offset,
                            float *scratch);
 void mv_softmax_ref(float *x, int n);
+void mv_layernorm_ref(float *out, const float *x, int rows, int dim, const float *gamma, const float *beta, float eps);
+void mv_rmsnorm_ref(float *out, const float *x, int rows, int dim, const float *gamma, float eps);
+void mv_gelu_erf_ref(float *x, size_t n);
+void mv_add_ref(float *y, const float *x, size_t n);
+void mv_rope_cs_ref(float *x, int n_heads, int head_dim, const float *cos_t, const float *sin_t);
 void mv_silu_ref(float *x, size_t n);
 void mv_swiglu_ref(float *gate, const float *up, size_t n);
 void mv_softmax_avx512(float *x, int n);
 void mv_silu_avx512(float *x, size_t n);
 void mv_swiglu_avx512(float *gate, const float *up, size_t n);
+void mv_layernorm_avx512(float *out, const float *x, int rows, int dim, const float *gamma, const float *beta, float eps);
+void mv_rmsnorm_avx512(float *out, const float *x, int rows, int dim, const float *gamma, float eps);
+void mv_gelu_erf_avx512(float *x, size_t n);
+void mv_erf_avx512(float *x, size_t n); /* erf in place (GELU's erf, exposed for the accuracy test) */
+void mv_add_avx512(float *y, const float *x, size_t n);
+void mv_rope_cs_avx512(float *x, int n_heads, int head_dim, const float *cos_t, const float *sin_t);
 void mv_softmax_avx2(float *x, int n);
 void mv_silu_avx2(float *x, size_t n);
 void mv_swiglu_avx2(float *gate, const float *up, size_t n);
+void mv_layernorm_avx2(float *out, const float *x, int rows, int dim, const float *gamma, const float *beta, float eps);
+void mv_rmsnorm_avx2(float *out, const float *x, int rows, int dim, const float *gamma, float eps);
+void mv_gelu_erf_avx2(float *x, size_t n);
+void mv_erf_avx2(float *x, size_t n); /* erf in place (GELU's erf, exposed for the accuracy test) */
+void mv_add_avx2(float *y, const float *x, size_t n);
+void mv_rope_cs_avx2(float *x, int n_heads, int head_dim, const float *cos_t, const float *sin_t);
 
 /* Which kernels the dispatcher settled on (MINIVL_ISA override or CPU detection). */
 typedef enum mv_isa { MV_ISA_SCALAR, MV_ISA_AVX2, MV_ISA_AVX512 } mv_isa;

@@ -44,7 +44,7 @@ void mv_linear_ref(mv_pool *pool, float *y, const float *x, int M, const mv_matr
     mv_pool_for(pool, (w->rows + REF_BLOCK_N - 1) / REF_BLOCK_N, linear_block, &j);
 }
 
-void mv_layernorm(float *out, const float *x, int rows, int dim, const float *gamma, const float *beta, float eps) {
+void mv_layernorm_ref(float *out, const float *x, int rows, int dim, const float *gamma, const float *beta, float eps) {
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * dim;
         float *o = out + (size_t)r * dim;
@@ -58,7 +58,7 @@ void mv_layernorm(float *out, const float *x, int rows, int dim, const float *ga
     }
 }
 
-void mv_rmsnorm(float *out, const float *x, int rows, int dim, const float *gamma, float eps) {
+void mv_rmsnorm_ref(float *out, const float *x, int rows, int dim, const float *gamma, float eps) {
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * dim;
         float *o = out + (size_t)r * dim;
@@ -69,7 +69,7 @@ void mv_rmsnorm(float *out, const float *x, int rows, int dim, const float *gamm
     }
 }
 
-void mv_gelu_erf(float *x, size_t n) {
+void mv_gelu_erf_ref(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
 }
 
@@ -90,11 +90,11 @@ void mv_softmax_ref(float *x, int n) {
     for (int i = 0; i < n; i++) x[i] *= inv;
 }
 
-void mv_add(float *y, const float *x, size_t n) {
+void mv_add_ref(float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] += x[i];
 }
 
-void mv_rope_cs(float *x, int n_heads, int head_dim, const float *cos_t, const float *sin_t) {
+void mv_rope_cs_ref(float *x, int n_heads, int head_dim, const float *cos_t, const float *sin_t) {
     int half = head_dim / 2;
     for (int h = 0; h < n_heads; h++) {
         float *v = x + (size_t)h * head_dim;

@@ -6,29 +6,8 @@
 #include <string.h>
 
 #include "kernels/kernels_isa.h"
+#include "ktest.h"
 #include "testutil.h"
-
-static unsigned long long rng = 88172645463325252ULL;
-static float frand(void) { /* xorshift: uniform in [-1, 1) */
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)((rng >> 40) * (2.0 / 16777216.0) - 1.0);
-}
-
-static void fill(float *a, size_t n, float scale) {
-    for (size_t i = 0; i < n; i++) a[i] = frand() * scale;
-}
-
-static int cpu_has_avx2(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-static int cpu_has_avx512(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
-}
 
 typedef struct isa_case { const char *name; const mv_gemm_isa *gemm; void (*softmax)(float *, int); } isa_case;
 

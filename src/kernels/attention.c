@@ -1,0 +1,217 @@
+/* attention.c — scaled dot-product attention on the ISA micro-kernels of kernels_isa.h: one head
+ * (mv_attention_tiled) and all heads of a layer in parallel over (head, query block) (mv_attention_mh).
+ * S = QKᵀ by register tiles against Kᵀ packed once per KV head (shared by every query block and every
+ * GQA head of the group), row softmax, O = P·V with V read in place. Scratch is allocated once per call. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels_isa.h"
+
+enum {
+    ATT_BLOCK_Q = 32,     /* queries whose score rows are kept at once */
+    ATT_DIRECT_MAX_Q = 3, /* up to this many queries (decode) the direct kernel beats packing K */
+};
+
+typedef void (*softmax_fn)(float *x, int n);
+
+static int imin(int a, int b) { return a < b ? a : b; }
+
+/* Keys query i of a block whose first query sits at absolute position q_offset may see. */
+static int att_keys(int i, int nk, int causal, int q_offset) {
+    return causal ? imin(nk, q_offset + i + 1) : nk;
+}
+
+/* Scale, softmax over the visible keys and zero the rest up to `width`, so P·V can run over the block. */
+static void att_probs(float *s, int width, int n, float scale, softmax_fn softmax) {
+    for (int t = 0; t < n; t++) s[t] *= scale;
+    softmax(s, n);
+    if (width > n) memset(s + n, 0, (size_t)(width - n) * sizeof *s);
+}
+
+/* out[rows, d] = P[rows, keys] · V[keys, d] with the register tile, V read in place. */
+static void att_pv(const mv_gemm_isa *isa, float *out, int out_stride, const float *p, int ldp, int rows,
+                   const float *v, int kv_stride, int keys, int d) {
+    for (int t0 = 0; t0 < d; t0 += isa->nr)
+        for (int m = 0; m < rows; m += isa->mr)
+            isa->tile(p + (size_t)m * ldp, ldp, imin(isa->mr, rows - m), v + t0, kv_stride, keys,
+                      out + (size_t)m * out_stride + t0, out_stride, imin(isa->nr, d - t0), NULL, 0);
+}
+
+/* Few queries (decode): scores by the direct kernel, keys read in place, no packing. scratch: nk floats. */
+static void att_direct(const mv_gemm_isa *isa, softmax_fn softmax, float *out, int out_stride, const float *q,
+                       int q_stride, const float *k, const float *v, int kv_stride, int nq, int nk, int d, float scale,
+                       int causal, int q_offset, float *scratch) {
+    for (int i = 0; i < nq; i++) {
+        int n = att_keys(i, nk, causal, q_offset);
+        isa->gemv(q + (size_t)i * q_stride, 1, d, k, MV_F32, (size_t)kv_stride, 0, n, NULL, scratch, n);
+        att_probs(scratch, n, n, scale, softmax);
+        att_pv(isa, out + (size_t)i * out_stride, out_stride, scratch, n, 1, v, kv_stride, n, d);
+    }
+}
+
+/* aligned_alloc wants a size that is a multiple of the alignment. */
+static void *alloc64(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
+
+static int padded_keys(const mv_gemm_isa *isa, int nk) { return (nk + isa->nr - 1) / isa->nr * isa->nr; }
+
+/* Kᵀ of one head as panels of nr keys (nk_pad × d floats): the right-hand side of S = QKᵀ. */
+static void pack_keys(const mv_gemm_isa *isa, const float *k, int kv_stride, int nk, int d, float *kp) {
+    const mv_matrix km = { MV_F32, k, nk, kv_stride };
+    isa->pack(&km, 0, nk, 0, d, kp);
+}
+
+/* Up to ATT_BLOCK_Q queries (the first at absolute position q_offset) against packed Kᵀ.
+ * s holds ATT_BLOCK_Q × nk_pad scores. */
+static void att_block(const mv_gemm_isa *isa, softmax_fn softmax, float *out, int out_stride, const float *q,
+                      int q_stride, const float *kp, int nk_pad, const float *v, int kv_stride, int rows, int nk, int d,
+                      float scale, int causal, int q_offset, float *s) {
+    const int nr = isa->nr, keys = att_keys(rows - 1, nk, causal, q_offset);
+    for (int j0 = 0; j0 < keys; j0 += nr)
+        for (int m = 0; m < rows; m += isa->mr)
+            isa->tile(q + (size_t)m * q_stride, q_stride, imin(isa->mr, rows - m), kp + (size_t)j0 * d, nr, d,
+                      s + (size_t)m * nk_pad + j0, nk_pad, imin(nr, keys - j0), NULL, 0);
+    for (int m = 0; m < rows; m++)
+        att_probs(s + (size_t)m * nk_pad, keys, att_keys(m, nk, causal, q_offset), scale, softmax);
+    att_pv(isa, out, out_stride, s, nk_pad, rows, v, kv_stride, keys, d);
+}
+
+void mv_attention_tiled(const mv_gemm_isa *isa, softmax_fn softmax, float *out, int out_stride, const float *q,
+                        int q_stride, const float *k, const float *v, int kv_stride, int nq, int nk, int d, float scale,
+                        int causal, int q_offset, float *scratch) {
+    if (nq <= 0 || nk <= 0 || d <= 0) return;
+    const int nk_pad = padded_keys(isa, nk);
+    float *kp = NULL, *s = NULL;
+    if (nq > ATT_DIRECT_MAX_Q) {
+        kp = aligned_alloc(64, (size_t)nk_pad * (size_t)d * sizeof(float));
+        s = aligned_alloc(64, (size_t)ATT_BLOCK_Q * (size_t)nk_pad * sizeof(float));
+    }
+    if (!kp || !s) { /* decode, or no memory for the blocks: the direct kernel needs only the caller's scratch */
+        free(kp);
+        free(s);
+        att_direct(isa, softmax, out, out_stride, q, q_stride, k, v, kv_stride, nq, nk, d, scale, causal, q_offset,
+                   scratch);
+        return;
+    }
+    pack_keys(isa, k, kv_stride, nk, d, kp);
+    for (int i0 = 0; i0 < nq; i0 += ATT_BLOCK_Q)
+        att_block(isa, softmax, out + (size_t)i0 * out_stride, out_stride, q + (size_t)i0 * q_stride, q_stride, kp,
+                  nk_pad, v, kv_stride, imin(ATT_BLOCK_Q, nq - i0), nk, d, scale, causal, q_offset + i0, s);
+    free(kp);
+    free(s);
+}
+
+void mv_attention_stream_ref(float *out, int out_stride, const float *q, int q_stride, const float *k, const float *v,
+                             int kv_stride, int nq, int nk, int d, float scale, int causal, int q_offset) {
+    for (int i = 0; i < nq; i++) {
+        const float *qi = q + (size_t)i * q_stride;
+        float *o = out + (size_t)i * out_stride, mx = -INFINITY;
+        double sum = 0;
+        memset(o, 0, (size_t)d * sizeof *o);
+        for (int j = 0, n = att_keys(i, nk, causal, q_offset); j < n; j++) {
+            const float *kj = k + (size_t)j * kv_stride, *vj = v + (size_t)j * kv_stride;
+            float sc = 0.f;
+            for (int t = 0; t < d; t++) sc += qi[t] * kj[t];
+            sc *= scale;
+            if (sc > mx) { /* new maximum: rescale what was summed so far (exp(-inf) = 0 on the first key) */
+                float c = expf(mx - sc);
+                for (int t = 0; t < d; t++) o[t] *= c;
+                sum *= c;
+                mx = sc;
+            }
+            float p = expf(sc - mx);
+            sum += p;
+            for (int t = 0; t < d; t++) o[t] += p * vj[t];
+        }
+        float inv = (float)(1.0 / sum);
+        for (int t = 0; t < d; t++) o[t] *= inv;
+    }
+}
+
+typedef struct mh_job {
+    const mv_gemm_isa *isa; /* NULL: the reference kernel */
+    softmax_fn softmax;
+    float *out;
+    const float *q, *k, *v;
+    int out_stride, q_stride, kv_stride;
+    int n_heads, group, d, nq, nk, nk_pad, n_blocks, causal, q_offset;
+    float scale;
+    float *kp;          /* packed Kᵀ per KV head (nk_pad × d each), NULL when not packing */
+    float *vp;          /* V per KV head as contiguous [nk, d] rows (with kp) */
+    float *scratch;     /* scratch_len floats per pool thread; NULL: out of memory, stream */
+    size_t scratch_len;
+} mh_job;
+
+/* Rows [0, n) × columns [0, d) of src (row stride ld) to contiguous dst. */
+static void copy_rows(float *dst, const float *src, int ld, int n, int d) {
+    for (int i = 0; i < n; i++) memcpy(dst + (size_t)i * d, src + (size_t)i * ld, (size_t)d * sizeof *dst);
+}
+
+/* K and V of one KV head out of the wide model rows, once: the kernels then stream contiguous memory
+ * instead of rows a whole layer width apart (which alias in L1 and defeat the prefetcher). */
+static void mh_pack(void *ctx, int g, int thread) {
+    (void)thread;
+    const mh_job *j = ctx;
+    pack_keys(j->isa, j->k + (size_t)g * j->d, j->kv_stride, j->nk, j->d, j->kp + (size_t)g * j->nk_pad * j->d);
+    copy_rows(j->vp + (size_t)g * j->nk * j->d, j->v + (size_t)g * j->d, j->kv_stride, j->nk, j->d);
+}
+
+static void mh_item(void *ctx, int item, int thread) {
+    const mh_job *j = ctx;
+    /* Head by head, so one head's K/V stay in cache across its blocks; within a head the last blocks
+     * first: under a causal mask they see the most keys, and light items at the end balance the pool. */
+    const int h = item / j->n_blocks, b = j->n_blocks - 1 - item % j->n_blocks, g = h / j->group;
+    const int i0 = b * ATT_BLOCK_Q, rows = imin(ATT_BLOCK_Q, j->nq - i0), off = j->q_offset + i0;
+    float *out = j->out + (size_t)i0 * j->out_stride + (size_t)h * j->d;
+    const float *q = j->q + (size_t)i0 * j->q_stride + (size_t)h * j->d;
+    const float *k = j->k + (size_t)g * j->d, *v = j->v + (size_t)g * j->d;
+    float *s = j->scratch ? j->scratch + (size_t)thread * j->scratch_len : NULL;
+    if (!s)
+        mv_attention_stream_ref(out, j->out_stride, q, j->q_stride, k, v, j->kv_stride, rows, j->nk, j->d, j->scale,
+                                j->causal, off);
+    else if (!j->isa)
+        mv_attention_head_ref(out, j->out_stride, q, j->q_stride, k, v, j->kv_stride, rows, j->nk, j->d, j->scale,
+                              j->causal, off, s);
+    else if (!j->kp)
+        att_direct(j->isa, j->softmax, out, j->out_stride, q, j->q_stride, k, v, j->kv_stride, rows, j->nk, j->d,
+                   j->scale, j->causal, off, s);
+    else { /* the query block is copied next to its scores for the same reason as mh_pack */
+        float *qb = s + (size_t)ATT_BLOCK_Q * j->nk_pad;
+        copy_rows(qb, q, j->q_stride, rows, j->d);
+        att_block(j->isa, j->softmax, out, j->out_stride, qb, j->d, j->kp + (size_t)g * j->nk_pad * j->d, j->nk_pad,
+                  j->vp + (size_t)g * j->nk * j->d, j->d, rows, j->nk, j->d, j->scale, j->causal, off, s);
+    }
+}
+
+/* Packed K/V and per-thread score + query blocks for the tiled path; on failure (or for decode) j->kp
+ * stays NULL and the scratch is nk floats per thread; if even that fails, j->scratch stays NULL. */
+static void mh_alloc(mh_job *j, int threads) {
+    if (j->isa && j->nq > ATT_DIRECT_MAX_Q) {
+        const size_t n_kv = (size_t)(j->n_heads / j->group), d = (size_t)j->d;
+        j->nk_pad = padded_keys(j->isa, j->nk);
+        j->scratch_len = (size_t)ATT_BLOCK_Q * ((size_t)j->nk_pad + d); /* keeps 64-byte alignment */
+        /* one block: all packed Kᵀ (nk_pad·d per head, a multiple of 16 floats), then all V */
+        j->kp = alloc64(n_kv * d * ((size_t)j->nk_pad + (size_t)j->nk) * sizeof(float));
+        j->vp = j->kp ? j->kp + n_kv * (size_t)j->nk_pad * d : NULL;
+        j->scratch = j->kp ? alloc64((size_t)threads * j->scratch_len * sizeof(float)) : NULL;
+        if (j->scratch) return;
+        free(j->kp);
+        j->kp = NULL;
+    }
+    j->scratch_len = (size_t)j->nk;
+    j->scratch = malloc((size_t)threads * j->scratch_len * sizeof(float));
+}
+
+void mv_attention_mh(const mv_gemm_isa *isa, softmax_fn softmax, mv_pool *pool, float *out, int out_stride,
+                     const float *q, int q_stride, const float *k, const float *v, int kv_stride, int n_heads,
+                     int n_kv_heads, int head_dim, int nq, int nk, float scale, int causal, int q_offset) {
+    if (nq <= 0 || nk <= 0 || head_dim <= 0 || n_heads <= 0 || n_kv_heads <= 0 || n_heads % n_kv_heads) return;
+    mh_job j = { isa, softmax, out, q, k, v, out_stride, q_stride, kv_stride, n_heads, n_heads / n_kv_heads,
+                 head_dim, nq, nk, 0, (nq + ATT_BLOCK_Q - 1) / ATT_BLOCK_Q, causal, q_offset, scale, NULL, NULL, NULL,
+                 0 };
+    mh_alloc(&j, mv_pool_threads(pool));
+    if (j.kp) mv_pool_for(pool, n_kv_heads, mh_pack, &j);
+    mv_pool_for(pool, n_heads * j.n_blocks, mh_item, &j);
+    free(j.kp);
+    free(j.scratch);
+}
