@@ -119,6 +119,9 @@ void mv_tokenizer_free(mv_tokenizer *tok);
 
 void mv_free(void *p);
 
+/* sha256 of a file as 64 lowercase hex digits + NUL (to check a download or a SYNTH-1 checkpoint). */
+mv_status mv_file_sha256(const char *path, char hex[65], mv_error *err);
+
 /* ------------------------------------------------------------------ chat */
 
 typedef enum mv_role { MV_ROLE_SYSTEM = 0, MV_ROLE_USER, MV_ROLE_ASSISTANT } mv_role;

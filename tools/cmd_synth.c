@@ -1,6 +1,5 @@
 /* cmd_synth.c — `minivl synth`: write a SYNTH-1 checkpoint directory for a config.json, optionally with
  * tokenizer files copied next to it, and print each file written with its sha256. */
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,23 +18,6 @@ static void usage(void) {
                     "  copies the tokenizer files found in TOKDIR into DIR.\n");
 }
 
-/* sha256 of a file as 64 hex digits; returns 0 on success. */
-static int sha256_file(const char *path, char hex[65]) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned char *buf = malloc(1 << 20), md[EVP_MAX_MD_SIZE];
-    unsigned int md_len = 0;
-    int ok = ctx && buf && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-    size_t got;
-    while (ok && (got = fread(buf, 1, 1 << 20, f)) > 0) ok = EVP_DigestUpdate(ctx, buf, got);
-    ok = ok && !ferror(f) && EVP_DigestFinal_ex(ctx, md, &md_len);
-    for (unsigned i = 0; ok && i < md_len; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    EVP_MD_CTX_free(ctx);
-    free(buf);
-    fclose(f);
-    return ok ? 0 : -1;
-}
 
 static char *join(const char *dir, const char *name) {
     size_t n = strlen(dir) + strlen(name) + 2;
@@ -50,7 +32,8 @@ static void report(const char *path) {
     long size = -1;
     if (f && fseek(f, 0, SEEK_END) == 0) size = ftell(f);
     if (f) fclose(f);
-    if (sha256_file(path, hex) != 0) snprintf(hex, sizeof hex, "(unreadable)");
+    mv_error err;
+    if (mv_file_sha256(path, hex, &err) != MV_OK) snprintf(hex, sizeof hex, "(unreadable)");
     printf("wrote %s (%ld bytes) sha256 %s\n", path, size, hex);
 }
 

@@ -2,6 +2,7 @@
 #include "base/file.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,4 +39,21 @@ char *mv_path_join(const char *dir, const char *name) {
     char *p = malloc(n);
     if (p) snprintf(p, n, "%s/%s", dir, name);
     return p;
+}
+
+mv_status mv_file_sha256(const char *path, char hex[65], mv_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return mv_set_error(err, MV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned char *buf = malloc(1 << 20), md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    int ok = ctx && buf && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    size_t got;
+    while (ok && (got = fread(buf, 1, 1 << 20, f)) > 0) ok = EVP_DigestUpdate(ctx, buf, got);
+    ok = ok && !ferror(f) && EVP_DigestFinal_ex(ctx, md, &md_len);
+    for (unsigned i = 0; ok && i < md_len; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    EVP_MD_CTX_free(ctx);
+    free(buf);
+    fclose(f);
+    return ok ? MV_OK : mv_set_error(err, MV_ERR_IO, "%s: read failed while hashing", path);
 }

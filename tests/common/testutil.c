@@ -1,7 +1,6 @@
 #include "testutil.h"
 
 #include <math.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -109,18 +108,6 @@ int mvt_write_file(const char *path, const void *data, size_t n) {
 }
 
 int mvt_sha256_file(const char *path, char hex[65]) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned char *buf = malloc(1 << 20), md[EVP_MAX_MD_SIZE];
-    unsigned int md_len = 0;
-    int ok = ctx && buf && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-    size_t got;
-    while (ok && (got = fread(buf, 1, 1 << 20, f)) > 0) ok = EVP_DigestUpdate(ctx, buf, got);
-    ok = ok && !ferror(f) && EVP_DigestFinal_ex(ctx, md, &md_len);
-    for (unsigned i = 0; ok && i < md_len; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    EVP_MD_CTX_free(ctx);
-    free(buf);
-    fclose(f);
-    return ok ? 0 : -1;
+    mv_error err;
+    return mv_file_sha256(path, hex, &err) == MV_OK ? 0 : -1;
 }
