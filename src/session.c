@@ -91,6 +91,13 @@ static mv_status collect_images(const mv_message *msgs, int n, const mv_image **
     return MV_OK;
 }
 
+/* The prompt string for these messages, given each image's tile count. */
+static mv_status prompt_text(const mv_model *m, const mv_message *msgs, int n_msgs, const int *tiles, char **prompt,
+                             mv_error *err) {
+    const char *system = m->cfg.system_message[0] ? m->cfg.system_message : NULL;
+    return mv_chat_build_prompt(m->tmpl, system, msgs, n_msgs, tiles, m->cfg.num_image_token, prompt, err);
+}
+
 mv_status mv_build_prompt(mv_model *m, const mv_message *msgs, int n_msgs, int max_tiles, char **prompt, mv_error *err) {
     const mv_image **images;
     int n_images;
@@ -99,7 +106,7 @@ mv_status mv_build_prompt(mv_model *m, const mv_message *msgs, int n_msgs, int m
     mv_image_batch batch;
     rc = mv_images_preprocess(m, images, n_images, max_tiles, &batch, err);
     if (rc == MV_OK)
-        rc = mv_chat_build_prompt(m->tmpl, msgs, n_msgs, batch.tiles_per_image, m->cfg.num_image_token, prompt, err);
+        rc = prompt_text(m, msgs, n_msgs, batch.tiles_per_image, prompt, err);
     mv_image_batch_free(&batch);
     free(images);
     return rc;
@@ -131,7 +138,7 @@ static uint64_t fingerprint_tiles(const mv_tiles *t, int image_size) {
 static mv_status tokenize_prompt(request *q, const mv_message *msgs, int n_msgs, mv_error *err) {
     mv_model *m = q->s->model;
     char *prompt = NULL;
-    mv_status rc = mv_chat_build_prompt(m->tmpl, msgs, n_msgs, q->batch.tiles_per_image, m->cfg.num_image_token, &prompt, err);
+    mv_status rc = prompt_text(m, msgs, n_msgs, q->batch.tiles_per_image, &prompt, err);
     if (rc == MV_OK) rc = mv_tokenizer_encode_text(m->tok, prompt, strlen(prompt), &q->ids, &q->n_ids, err);
     free(prompt);
     if (rc != MV_OK) return rc;

@@ -45,7 +45,7 @@ static mv_status load_parts(mv_model *m, const mv_model_params *p, mv_error *err
     if ((rc = lookup_token(m, "<img>", &m->img_start_id, err)) != MV_OK) return rc;
     if ((rc = lookup_token(m, "</img>", &m->img_end_id, err)) != MV_OK) return rc;
     if ((rc = lookup_token(m, "<IMG_CONTEXT>", &m->img_context_id, err)) != MV_OK) return rc;
-    if ((rc = lookup_token(m, m->tmpl->sep, &m->end_id, err)) != MV_OK) return rc;
+    if ((rc = lookup_token(m, m->tmpl->end_token, &m->end_id, err)) != MV_OK) return rc;
     m->eos_id = m->cfg.llm.eos_token_id;
     if ((rc = mv_internvit_load(m->weights, &m->cfg, &m->vit, err)) != MV_OK) return rc;
     if ((rc = mv_projector_load(m->weights, &m->cfg, &m->proj, err)) != MV_OK) return rc;

@@ -167,6 +167,7 @@ mv_status mv_config_parse(const char *json, size_t len, const char *source, mv_c
     get_str(&r, root, "architectures", 0, "InternVLChatModel", cfg->architecture, sizeof cfg->architecture);
     get_str(&r, root, "template", 1, "", cfg->template_name, sizeof cfg->template_name);
     get_str(&r, root, "ps_version", 0, "v1", cfg->ps_version, sizeof cfg->ps_version);
+    get_str(&r, root, "system_message", 0, "", cfg->system_message, sizeof cfg->system_message);
     cfg->select_layer = get_int(&r, root, "select_layer", 0, -1, -1024, 1024);
     cfg->downsample_ratio = (float)get_num(&r, root, "downsample_ratio", 1, 0.5);
     cfg->dynamic_image_size = get_int(&r, root, "dynamic_image_size", 0, 1, 0, 1);

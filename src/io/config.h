@@ -61,6 +61,7 @@ typedef struct mv_llm_config {
 typedef struct mv_config {
     char architecture[64];    /* "InternVLChatModel" */
     char template_name[32];   /* "Hermes-2" */
+    char system_message[1024];/* optional override of the template's system message ("" = none) */
     char ps_version[8];       /* "v1" / "v2" */
     int select_layer;         /* -1: last layer of the ViT */
     float downsample_ratio;   /* 0.5 */

@@ -9,10 +9,15 @@
 #define INTERNVL_SYSTEM \
     "你是由上海人工智能实验室联合商汤科技开发的书生多模态大模型，英文名叫InternVL, 是一个有用无害的人工智能助手。"
 
+#define INTERNVL2_5_SYSTEM \
+    "你是书生·万象，英文名是InternVL，是由上海人工智能实验室、清华大学及多家合作单位联合开发的多模态大语言模型。"
+
+/* InternVL's conversation.py, MPT style. Hermes-2 and internlm2-chat are the same at inference. */
 static const mv_chat_template templates[] = {
-    { "Hermes-2", "<|im_start|>system\n", INTERNVL_SYSTEM, "<|im_start|>user\n", "<|im_start|>assistant\n", "<|im_end|>" },
-    { "internlm2-chat", "<|im_start|>system\n", INTERNVL_SYSTEM, "<|im_start|>user\n", "<|im_start|>assistant\n", "<|im_end|>" },
-    { "phi3-chat", "<|system|>\n", INTERNVL_SYSTEM, "<|user|>\n", "<|assistant|>\n", "<|end|>" },
+    { "Hermes-2", "<|im_start|>system\n", INTERNVL_SYSTEM, "<|im_start|>user\n", "<|im_start|>assistant\n", "<|im_end|>", "<|im_end|>" },
+    { "internlm2-chat", "<|im_start|>system\n", INTERNVL_SYSTEM, "<|im_start|>user\n", "<|im_start|>assistant\n", "<|im_end|>", "<|im_end|>" },
+    { "phi3-chat", "<|system|>\n", INTERNVL_SYSTEM, "<|user|>\n", "<|assistant|>\n", "<|end|>", "<|end|>" },
+    { "internvl2_5", "<|im_start|>system\n", INTERNVL2_5_SYSTEM, "<|im_start|>user\n", "<|im_start|>assistant\n", "<|im_end|>\n", "<|im_end|>" },
 };
 
 const mv_chat_template *mv_chat_template_find(const char *name) {
@@ -21,7 +26,7 @@ const mv_chat_template *mv_chat_template_find(const char *name) {
     return NULL;
 }
 
-const char *mv_chat_template_names(void) { return "Hermes-2, internlm2-chat, phi3-chat"; }
+const char *mv_chat_template_names(void) { return "Hermes-2, internlm2-chat, phi3-chat, internvl2_5"; }
 
 /* A growable string; on allocation failure `failed` is set and appends become no-ops. */
 typedef struct sbuf { char *s; size_t len, cap; int failed; } sbuf;
@@ -85,12 +90,12 @@ static mv_status put_user_text(sbuf *b, const mv_message *m, int msg_index, cons
     return MV_OK;
 }
 
-mv_status mv_chat_build_prompt(const mv_chat_template *t, const mv_message *msgs, int n_msgs,
+mv_status mv_chat_build_prompt(const mv_chat_template *t, const char *default_system, const mv_message *msgs, int n_msgs,
                                const int *tiles_per_image, int tokens_per_tile, char **out, mv_error *err) {
     *out = NULL;
     if (n_msgs < 1 || msgs[n_msgs - 1].role != MV_ROLE_USER)
         return mv_set_error(err, MV_ERR_ARG, "the conversation must end with a user message");
-    const char *system = t->default_system;
+    const char *system = default_system ? default_system : t->default_system;
     for (int i = 0; i < n_msgs; i++)
         if (msgs[i].role == MV_ROLE_SYSTEM) system = msgs[i].text ? msgs[i].text : "";
     sbuf b = { 0 };

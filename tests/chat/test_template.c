@@ -31,7 +31,7 @@ static void check_manifest(const char *case_name) {
         const mv_image *fake[16] = { 0 };
         mv_message msg = { MV_ROLE_USER, cJSON_GetObjectItem(p, "question")->valuestring, fake, n_img };
         char *prompt = NULL;
-        CHECK(mv_chat_build_prompt(t, &msg, 1, tiles, 256, &prompt, &err) == MV_OK, "%s", err.message);
+        CHECK(mv_chat_build_prompt(t, NULL, &msg, 1, tiles, 256, &prompt, &err) == MV_OK, "%s", err.message);
         const char *want = cJSON_GetObjectItem(p, "query")->valuestring;
         CHECK(prompt && strcmp(prompt, want) == 0, "%s/%s: prompt differs from upstream's query",
               case_name, cJSON_GetObjectItem(p, "prompt")->valuestring);
@@ -47,7 +47,7 @@ static void check_manifest(const char *case_name) {
 static char *build(const mv_message *msgs, int n, const int *tiles, int per_tile, mv_status *rc) {
     mv_error err = { 0 };
     char *out = NULL;
-    *rc = mv_chat_build_prompt(mv_chat_template_find("Hermes-2"), msgs, n, tiles, per_tile, &out, &err);
+    *rc = mv_chat_build_prompt(mv_chat_template_find("Hermes-2"), NULL, msgs, n, tiles, per_tile, &out, &err);
     return out;
 }
 
