@@ -217,22 +217,32 @@ static const struct { const char *text; float score; int type; } TOY[] = {
     {"b<", 5, 1},            /* 18: would beat everything, but <u> is frozen */
 };
 
-static const char *write_model(const char *name, spec s, int with_toy) {
+static void build_model(pbuf *m, spec s, int with_toy) {
+    m->n = 0;
+    pb_piece(m, "<unk>", 0, 2);
+    pb_piece(m, "<s>", 0, 3);
+    pb_piece(m, "</s>", 0, 3);
+    for (size_t i = 0; with_toy && i < sizeof TOY / sizeof *TOY; i++) pb_piece(m, TOY[i].text, TOY[i].score, TOY[i].type);
+    if (with_toy == 2) pb_piece(m, "ab", 0, 1); /* duplicate */
+    pb_specs(m, s);
+}
+
+/* build/tests/text/<name>/tokenizer.model holding data[0..n); returns the directory */
+static const char *write_dir(const char *name, const void *data, size_t n) {
     static char dir[2048];
     char rel[256], path[2200];
     snprintf(rel, sizeof rel, "tests/text/%s", name);
     snprintf(dir, sizeof dir, "%s", mvt_build(rel));
     mkdir(dir, 0755);
-    pbuf m = {.n = 0};
-    pb_piece(&m, "<unk>", 0, 2);
-    pb_piece(&m, "<s>", 0, 3);
-    pb_piece(&m, "</s>", 0, 3);
-    for (size_t i = 0; with_toy && i < sizeof TOY / sizeof *TOY; i++) pb_piece(&m, TOY[i].text, TOY[i].score, TOY[i].type);
-    if (with_toy == 2) pb_piece(&m, "ab", 0, 1); /* duplicate */
-    pb_specs(&m, s);
     snprintf(path, sizeof path, "%s/tokenizer.model", dir);
-    CHECK(mvt_write_file(path, m.b, m.n) == 0, "write %s", path);
+    CHECK(mvt_write_file(path, data, n) == 0, "write %s", path);
     return dir;
+}
+
+static const char *write_model(const char *name, spec s, int with_toy) {
+    static pbuf m;
+    build_model(&m, s, with_toy);
+    return write_dir(name, m.b, m.n);
 }
 
 static void test_toy(void) {
@@ -279,6 +289,38 @@ static void test_refused(void) {
                "\"ab\" is already defined");
 }
 
+/* Every prefix of the toy model and every one-byte corruption of it: the load fails with a message or
+ * gives a tokenizer that encodes and decodes (run under ASan to see that nothing reads out of bounds). */
+static void test_damaged(void) {
+    static pbuf good, bad;
+    build_model(&good, (spec){.model_type = 2}, 1);
+    int refused = 0, loaded = 0;
+    for (size_t k = 0; k < good.n * 9; k++) {
+        bad = good;
+        if (k < good.n) bad.n = k;                                    /* truncated at k */
+        else bad.b[(k - good.n) / 8] ^= (uint8_t)(1u << ((k - good.n) % 8)); /* one bit flipped */
+        mv_tokenizer *tok = NULL;
+        mv_error err = {0};
+        mv_status rc = mv_tokenizer_load_dir(write_dir("spm_damaged", bad.b, bad.n), &tok, &err);
+        if (rc != MV_OK) {
+            refused++;
+            CHECK(tok == NULL && err.message[0], "damaged model %zu: no message", k);
+            continue;
+        }
+        loaded++;
+        CHECK(k >= good.n, "truncated model (%zu of %zu bytes) was accepted", k, good.n);
+        mv_tok_ids ids = {0};
+        char *text = NULL;
+        CHECK(mv_tok_encode(tok, "ab c<u>xyz q", 12, &ids, &err) == MV_OK &&
+                  mv_tok_decode(tok, ids.v, ids.n, &text, NULL, &err) == MV_OK,
+              "damaged model %zu: %s", k, err.message);
+        free(text);
+        mv_tok_ids_free(&ids);
+        mv_tokenizer_free(tok);
+    }
+    printf("damaged toy models: %d refused, %d loaded and ran\n", refused, loaded);
+}
+
 int main(void) {
     mv_tokenizer *tok = load("tokenizers/internlm2-internvl2-2b");
     if (tok) test_internlm2(tok), stream_golden(tok, "tokenizers/internlm2-internvl2-2b/golden.jsonl", 432);
@@ -291,5 +333,6 @@ int main(void) {
     mv_tokenizer_free(tok);
     test_toy();
     test_refused();
+    test_damaged();
     return mvt_done("test_tok_spm");
 }
