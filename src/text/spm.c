@@ -195,6 +195,7 @@ static int emit(bpe_run *b, const char *p, size_t n, int *prev_unk, mv_tok_ids *
 /* Encode normalized text s[0..n). */
 static mv_status bpe_encode_normalized(const spm *m, const char *s, size_t n, mv_tok_ids *out, mv_error *err) {
     if (n == 0) return MV_OK;
+    if (n > INT32_MAX / 2) return mv_set_error(err, MV_ERR_ARG, "tokenize: text segment too long (%zu bytes)", n);
     bpe_run b = {.m = m, .s = s};
     b.sym = malloc(n * sizeof *b.sym);
     int fail = !b.sym;
@@ -257,7 +258,6 @@ static int is_byte_piece(const mv_spm_piece *pc, unsigned *value) {
     return 1;
 }
 
-
 static int spm_token_bytes(const mv_tokenizer *tok, const char *s, size_t n, mv_tbuf *out) {
     const spm *m = tok->impl;
     int32_t id = mv_tok_token_id(tok, s, n);
@@ -269,12 +269,7 @@ static int spm_token_bytes(const mv_tokenizer *tok, const char *s, size_t n, mv_
         uint8_t b = (uint8_t)byte;
         return mv_tbuf_append(out, &b, 1);
     }
-    for (size_t i = 0; i < n;) {
-        int under = n - i >= 3 && memcmp(s + i, SPACE_SYMBOL, 3) == 0;
-        if (under ? mv_tbuf_append(out, " ", 1) : mv_tbuf_append(out, s + i, 1)) return -1;
-        i += under ? 3 : 1;
-    }
-    return 0;
+    return mv_tok_unescape_spaces(s, n, out);
 }
 
 static void spm_destroy(void *impl) {

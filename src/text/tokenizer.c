@@ -245,6 +245,17 @@ static mv_status encode_gap(const mv_tokenizer *tok, const char *s, size_t n, in
 
 #define SPIECE_UNDERLINE "\xE2\x96\x81" /* U+2581 ▁ */
 
+int mv_tok_unescape_spaces(const char *s, size_t n, mv_tbuf *out) {
+    size_t done = 0; /* copy the runs between underlines in one go */
+    for (size_t i = 0; i + 3 <= n; i++) {
+        if (memcmp(s + i, SPIECE_UNDERLINE, 3) != 0) continue;
+        if (mv_tbuf_append(out, s + done, i - done) != 0 || mv_tbuf_append(out, " ", 1) != 0) return -1;
+        done = i + 3;
+        i += 2;
+    }
+    return mv_tbuf_append(out, s + done, n - done);
+}
+
 static int is_llama_special(const mv_tokenizer *tok, int32_t id) {
     for (size_t i = 0; i < tok->n_llama_specials; i++)
         if (tok->llama_specials[i] == id) return 1;
@@ -257,12 +268,7 @@ static int is_llama_special(const mv_tokenizer *tok, int32_t id) {
 static mv_status encode_llama(const mv_tokenizer *tok, const char *text, size_t len, mv_tok_ids *out,
                               mv_error *err) {
     mv_tbuf t = {0};
-    int oom = mv_tbuf_append(&t, SPIECE_UNDERLINE, 3) != 0;
-    for (size_t i = 0; i < len && !oom;) {
-        int under = len - i >= 3 && memcmp(text + i, SPIECE_UNDERLINE, 3) == 0;
-        oom = under ? mv_tbuf_append(&t, " ", 1) != 0 : mv_tbuf_append(&t, text + i, 1) != 0;
-        i += under ? 3 : 1;
-    }
+    int oom = mv_tbuf_append(&t, SPIECE_UNDERLINE, 3) != 0 || mv_tok_unescape_spaces(text, len, &t) != 0;
     size_t first = out->n;
     mv_status rc = oom ? mv_set_error(err, MV_ERR_NOMEM, "out of memory") : split_added(tok, t.p, t.n, 0, out, err);
     mv_tbuf_free(&t);

@@ -79,6 +79,9 @@ mv_status mv_tok_set_token(mv_tokenizer *tok, int32_t id, const char *s, size_t 
 mv_status mv_tok_parse_added(mv_tokenizer *tok, const cJSON *obj, int32_t id, const char *where,
                              mv_error *err);
 
+/* Append s[0..n) with every SentencePiece "▁" (U+2581) turned into a space; 0, or -1 out of memory. */
+int mv_tok_unescape_spaces(const char *s, size_t n, mv_tbuf *out);
+
 /* obj[key] when it is a JSON boolean, else def. */
 int mv_tok_json_bool(const cJSON *obj, const char *key, int def);
 
@@ -107,7 +110,8 @@ mv_status mv_tok_encode(const mv_tokenizer *tok, const char *text, size_t len, m
 mv_status mv_tok_decode(const mv_tokenizer *tok, const int32_t *ids, size_t n_ids, char **text,
                         size_t *len, mv_error *err);
 /* Id of an exact token string: an added token's content or a vocabulary spelling (byte-level BPE
- * spells bytes with the GPT-2 byte→unicode map, e.g. "Ġthe"), or -1. */
+ * spells bytes with the GPT-2 byte→unicode map, e.g. "Ġthe"; SentencePiece spells spaces "▁", e.g.
+ * "▁the", and bytes "<0xE4>"), or -1. */
 int32_t mv_tok_token_id(const mv_tokenizer *tok, const char *s, size_t n);
 /* Number of ids (largest id + 1, added tokens included). */
 int32_t mv_tok_vocab_size(const mv_tokenizer *tok);
