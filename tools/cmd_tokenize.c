@@ -12,7 +12,7 @@
 
 static int usage(void) {
     fprintf(stderr, "usage: minivl tokenize -m DIR (-p TEXT | --jsonl)\n"
-                    "  -m, --model DIR   directory with tokenizer.json (or vocab.json + merges.txt)\n"
+                    "  -m, --model DIR   directory with tokenizer.model, tokenizer.json or vocab.json + merges.txt\n"
                     "  -p, --prompt TEXT print the token ids of TEXT\n"
                     "  --jsonl           read {\"text\": ...} lines on stdin, write {\"ids\": [...], \"decoded\": ...}\n");
     return 2;

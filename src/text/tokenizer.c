@@ -1,7 +1,8 @@
 /* tokenizer.c — tokenizer front: finds and loads the tokenizer files of a checkpoint directory, matches
  * added/special tokens on the raw text (leftmost-longest, with lstrip/rstrip/single_word), applies the
- * normalizer, hands the text between them to the model kind (bpe.c), and decodes ids (whole or streamed)
- * with U+FFFD for invalid UTF-8. Behaviour follows Hugging Face `tokenizers`. */
+ * normalizer, hands the text between them to the model kind (bpe.c, spm.c), and decodes ids (whole or
+ * streamed) with U+FFFD for invalid UTF-8. Behaviour follows Hugging Face `tokenizers`, or transformers'
+ * slow tokenizer where a SentencePiece model is loaded (flags set by spm.c). */
 #include "text/tokenizer.h"
 
 #include <stdio.h>
@@ -147,6 +148,9 @@ static int is_white_space(uint32_t c) {
            c == 0x3000;
 }
 
+/* Python's str.isspace(), used by the slow tokenizers' lstrip/rstrip: Rust's set plus U+001C..U+001F. */
+static int is_py_space(uint32_t c) { return is_white_space(c) || (c >= 0x1C && c <= 0x1F); }
+
 static uint32_t cp_at(const char *s, size_t n, size_t i, size_t *len) {
     uint32_t cp = 0xFFFD;
     if (mv_utf8_next((const uint8_t *)s + i, n - i, len, &cp) != MV_UTF8_OK) *len = 1;
@@ -200,12 +204,13 @@ static mv_status split_added(const mv_tokenizer *tok, const char *s, size_t n, i
                              mv_error *err) {
     size_t gap = 0, start, len;
     const mv_tok_added *a;
+    int (*space)(uint32_t) = tok->py_space ? is_py_space : is_white_space;
     while (gap < n && (a = find_added(tok, s, n, gap, pass, &start)) != NULL) {
         size_t stop = start + a->len;
         if (a->lstrip)
-            while (start > gap && is_white_space(cp_at(s, n, prev_char(s, start), &len))) start = prev_char(s, start);
+            while (start > gap && space(cp_at(s, n, prev_char(s, start), &len))) start = prev_char(s, start);
         if (a->rstrip)
-            while (stop < n && is_white_space(cp_at(s, n, stop, &len))) stop += len;
+            while (stop < n && space(cp_at(s, n, stop, &len))) stop += len;
         mv_status rc = encode_gap(tok, s + gap, start - gap, pass, out, err);
         if (rc != MV_OK) return rc;
         if (mv_tok_ids_push(out, a->id) != 0) return mv_set_error(err, MV_ERR_NOMEM, "out of memory");
@@ -238,10 +243,48 @@ static mv_status encode_gap(const mv_tokenizer *tok, const char *s, size_t n, in
     return rc;
 }
 
+#define SPIECE_UNDERLINE "\xE2\x96\x81" /* U+2581 ▁ */
+
+int mv_tok_unescape_spaces(const char *s, size_t n, mv_tbuf *out) {
+    size_t done = 0; /* copy the runs between underlines in one go */
+    for (size_t i = 0; i + 3 <= n; i++) {
+        if (memcmp(s + i, SPIECE_UNDERLINE, 3) != 0) continue;
+        if (mv_tbuf_append(out, s + done, i - done) != 0 || mv_tbuf_append(out, " ", 1) != 0) return -1;
+        done = i + 3;
+        i += 2;
+    }
+    return mv_tbuf_append(out, s + done, n - done);
+}
+
+static int is_llama_special(const mv_tokenizer *tok, int32_t id) {
+    for (size_t i = 0; i < tok->n_llama_specials; i++)
+        if (tok->llama_specials[i] == id) return 1;
+    return 0;
+}
+
+/* transformers' LlamaTokenizer.tokenize with legacy=False: the prefix "▁" goes in front of the whole
+ * input only (the model runs with add_dummy_prefix off), and is taken out again when it stands alone
+ * before a special token such as "<s>". */
+static mv_status encode_llama(const mv_tokenizer *tok, const char *text, size_t len, mv_tok_ids *out,
+                              mv_error *err) {
+    mv_tbuf t = {0};
+    int oom = mv_tbuf_append(&t, SPIECE_UNDERLINE, 3) != 0 || mv_tok_unescape_spaces(text, len, &t) != 0;
+    size_t first = out->n;
+    mv_status rc = oom ? mv_set_error(err, MV_ERR_NOMEM, "out of memory") : split_added(tok, t.p, t.n, 0, out, err);
+    mv_tbuf_free(&t);
+    if (rc == MV_OK && out->n - first > 1 && out->v[first] == tok->llama_lone_id &&
+        is_llama_special(tok, out->v[first + 1])) {
+        memmove(out->v + first, out->v + first + 1, (out->n - first - 1) * sizeof *out->v);
+        out->n--;
+    }
+    return rc;
+}
+
 mv_status mv_tok_encode(const mv_tokenizer *tok, const char *text, size_t len, mv_tok_ids *out,
                         mv_error *err) {
     if (!tok || !out || (!text && len)) return mv_set_error(err, MV_ERR_ARG, "tokenize: NULL argument");
     if (!mv_utf8_valid(text, len)) return mv_set_error(err, MV_ERR_ARG, "tokenize: text is not valid UTF-8");
+    if (tok->llama_prefix && len > 0) return encode_llama(tok, text, len, out, err);
     return split_added(tok, text, len, 0, out, err);
 }
 
@@ -269,7 +312,8 @@ mv_status mv_tok_decode(const mv_tokenizer *tok, const int32_t *ids, size_t n_id
         if (!b) rc = unknown_id(err, ids[i], tok->n_vocab);
         else if (mv_tbuf_append(&raw, b, n) != 0) rc = mv_set_error(err, MV_ERR_NOMEM, "out of memory");
     }
-    if (rc == MV_OK && (mv_utf8_lossy((const uint8_t *)raw.p, raw.n, 1, &out, NULL) != 0 ||
+    size_t skip = tok->strip_first_space && raw.n > 0 && raw.p[0] == ' ';
+    if (rc == MV_OK && (mv_utf8_lossy((const uint8_t *)raw.p + skip, raw.n - skip, 1, &out, NULL) != 0 ||
                         mv_tbuf_append(&out, "", 0) != 0))
         rc = mv_set_error(err, MV_ERR_NOMEM, "out of memory");
     mv_tbuf_free(&raw);
@@ -283,6 +327,7 @@ struct mv_tok_stream {
     const mv_tokenizer *tok;
     mv_tbuf pending; /* bytes of a character not finished yet (at most 3) */
     mv_tbuf out;
+    int started;     /* some bytes have been seen (for strip_first_space) */
 };
 
 mv_status mv_tok_stream_new(const mv_tokenizer *tok, mv_tok_stream **out, mv_error *err) {
@@ -313,6 +358,10 @@ mv_status mv_tok_stream_push(mv_tok_stream *s, int32_t id, const char **text, si
     size_t n;
     const char *b = mv_tok_token_bytes(s->tok, id, &n);
     if (!b) return unknown_id(err, id, s->tok->n_vocab);
+    if (!s->started && n > 0) {
+        s->started = 1;
+        if (s->tok->strip_first_space && b[0] == ' ') b++, n--;
+    }
     if (mv_tbuf_append(&s->pending, b, n) != 0) return mv_set_error(err, MV_ERR_NOMEM, "out of memory");
     return stream_emit(s, 0, text, len, err);
 }
@@ -336,6 +385,8 @@ int32_t mv_tok_token_id(const mv_tokenizer *tok, const char *s, size_t n) {
 }
 
 int32_t mv_tok_vocab_size(const mv_tokenizer *tok) { return tok ? tok->n_vocab : 0; }
+
+int32_t mv_tok_bos_id(const mv_tokenizer *tok) { return tok ? tok->bos_id : -1; }
 
 int mv_tok_is_special(const mv_tokenizer *tok, int32_t id) {
     return tok && id >= 0 && id < tok->n_vocab && tok->is_added[id] == 2;
@@ -414,35 +465,44 @@ static mv_status load_tokenizer_json(mv_tokenizer *tok, const char *path, mv_err
     return rc;
 }
 
-/* tokenizer_config.json: the tokenizer class and "added_tokens_decoder" ({"id": {...}}). Optional. */
-static mv_status load_tokenizer_config(mv_tokenizer *tok, const char *dir, const char *vocab_path,
-                                       const char *merges_path, mv_error *err) {
-    char *path = mv_path_join(dir, "tokenizer_config.json");
-    if (!path) return mv_set_error(err, MV_ERR_NOMEM, "out of memory");
-    struct stat st;
-    cJSON *cfg = NULL;
-    mv_status rc = MV_OK;
-    if (stat(path, &st) == 0) {
-        cfg = parse_json_file(path, err);
-        if (!cfg) rc = err ? err->code : MV_ERR_FORMAT;
-    }
-    const cJSON *cls = cJSON_GetObjectItemCaseSensitive(cfg, "tokenizer_class");
-    if (rc == MV_OK)
-        rc = mv_bpe_load_files(tok, vocab_path, merges_path, cJSON_IsString(cls) ? cls->valuestring : NULL, err);
+mv_status mv_tok_parse_added_decoder(mv_tokenizer *tok, const cJSON *cfg, const char *path, mv_error *err) {
     const cJSON *dec = cJSON_GetObjectItemCaseSensitive(cfg, "added_tokens_decoder"), *item;
-    if (rc == MV_OK && dec && !cJSON_IsObject(dec))
-        rc = mv_set_error(err, MV_ERR_FORMAT, "%s: \"added_tokens_decoder\" is not an object", path);
+    if (dec && !cJSON_IsObject(dec))
+        return mv_set_error(err, MV_ERR_FORMAT, "%s: \"added_tokens_decoder\" is not an object", path);
     cJSON_ArrayForEach(item, dec) {
-        if (rc != MV_OK) break;
         char where[600];
         snprintf(where, sizeof where, "%s: added_tokens_decoder[\"%.40s\"]", path, item->string);
         char *end;
         long id = strtol(item->string, &end, 10);
-        if (!item->string[0] || *end || id < 0 || id > INT32_MAX - 2)
-            rc = mv_set_error(err, MV_ERR_FORMAT, "%s: key is not a token id", where);
-        else
-            rc = mv_tok_parse_added(tok, item, (int32_t)id, where, err);
+        mv_status rc = (!item->string[0] || *end || id < 0 || id > INT32_MAX - 2)
+                           ? mv_set_error(err, MV_ERR_FORMAT, "%s: key is not a token id", where)
+                           : mv_tok_parse_added(tok, item, (int32_t)id, where, err);
+        if (rc != MV_OK) return rc;
     }
+    return MV_OK;
+}
+
+/* dir/name parsed when the file exists (*out NULL when not); *path gets the joined path. */
+static mv_status optional_json(const char *dir, const char *name, cJSON **out, char **path, mv_error *err) {
+    *out = NULL;
+    *path = mv_path_join(dir, name);
+    if (!*path) return mv_set_error(err, MV_ERR_NOMEM, "out of memory");
+    struct stat st;
+    if (stat(*path, &st) != 0) return MV_OK;
+    *out = parse_json_file(*path, err);
+    return *out ? MV_OK : err ? err->code : MV_ERR_FORMAT;
+}
+
+/* tokenizer_config.json: the tokenizer class and "added_tokens_decoder" ({"id": {...}}). Optional. */
+static mv_status load_tokenizer_config(mv_tokenizer *tok, const char *dir, const char *vocab_path,
+                                       const char *merges_path, mv_error *err) {
+    char *path = NULL;
+    cJSON *cfg = NULL;
+    mv_status rc = optional_json(dir, "tokenizer_config.json", &cfg, &path, err);
+    const cJSON *cls = cJSON_GetObjectItemCaseSensitive(cfg, "tokenizer_class");
+    if (rc == MV_OK)
+        rc = mv_bpe_load_files(tok, vocab_path, merges_path, cJSON_IsString(cls) ? cls->valuestring : NULL, err);
+    if (rc == MV_OK) rc = mv_tok_parse_added_decoder(tok, cfg, path, err);
     cJSON_Delete(cfg);
     free(path);
     return rc;
@@ -469,11 +529,19 @@ static int file_exists(const char *dir, const char *name, char **path) {
     return *path && stat(*path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* SentencePiece (tokenizer.model) is the slow tokenizer InternVL loads for InternLM2 / Phi-3; it is
- * another model kind, to be added as its own file next to bpe.c. */
-static mv_status load_sentencepiece(mv_tokenizer *tok, const char *path, mv_error *err) {
-    (void)tok;
-    return mv_set_error(err, MV_ERR_UNSUPPORTED, "%s: SentencePiece tokenizers are not supported yet", path);
+/* SentencePiece (tokenizer.model) is the slow tokenizer InternVL loads for InternLM2 / Phi-3; the slow
+ * tokenizer's settings come from tokenizer_config.json and special_tokens_map.json. */
+static mv_status load_sentencepiece(mv_tokenizer *tok, const char *dir, const char *path, mv_error *err) {
+    char *cfg_path = NULL, *map_path = NULL;
+    cJSON *cfg = NULL, *map = NULL;
+    mv_status rc = optional_json(dir, "tokenizer_config.json", &cfg, &cfg_path, err);
+    if (rc == MV_OK) rc = optional_json(dir, "special_tokens_map.json", &map, &map_path, err);
+    if (rc == MV_OK) rc = mv_spm_load(tok, path, cfg, cfg_path, map, err);
+    cJSON_Delete(cfg);
+    cJSON_Delete(map);
+    free(cfg_path);
+    free(map_path);
+    return rc;
 }
 
 static mv_status load_dir(mv_tokenizer *tok, const char *dir, mv_error *err) {
@@ -482,7 +550,7 @@ static mv_status load_dir(mv_tokenizer *tok, const char *dir, mv_error *err) {
     /* Order mirrors what InternVL loads (use_fast=False): a SentencePiece model when there is one,
      * else the fast tokenizer.json, else the slow byte-level BPE files. */
     if (file_exists(dir, "tokenizer.model", &spm))
-        rc = load_sentencepiece(tok, spm, err);
+        rc = load_sentencepiece(tok, dir, spm, err);
     else if (file_exists(dir, "tokenizer.json", &json))
         rc = load_tokenizer_json(tok, json, err);
     else if (file_exists(dir, "vocab.json", &vocab) && file_exists(dir, "merges.txt", &merges))
@@ -511,6 +579,7 @@ void mv_tokenizer_free(mv_tokenizer *tok) {
     free(tok->byte_len);
     free(tok->is_added);
     free(tok->by_first);
+    free(tok->llama_specials);
     mv_tbuf_free(&tok->strs);
     mv_tbuf_free(&tok->bytes);
     mv_strmap_free(&tok->by_str);
@@ -522,6 +591,7 @@ mv_status mv_tokenizer_load_dir(const char *dir, mv_tokenizer **out, mv_error *e
     *out = NULL;
     mv_tokenizer *tok = calloc(1, sizeof *tok);
     if (!tok) return mv_set_error(err, MV_ERR_NOMEM, "out of memory");
+    tok->bos_id = tok->llama_lone_id = -1;
     mv_status rc = load_dir(tok, dir, err);
     if (rc != MV_OK) {
         mv_tokenizer_free(tok);

@@ -1,6 +1,6 @@
 /* tokenizer.h — internal tokenizer interface. The front (tokenizer.c) owns the vocabulary table, the
  * added/special tokens (matched on the raw text before the model runs), the normalizer, decoding and
- * streaming; a model kind (bpe.c: byte-level BPE; later e.g. a SentencePiece file) plugs in through
+ * streaming; a model kind (bpe.c: byte-level BPE; spm.c: SentencePiece BPE) plugs in through
  * mv_tok_model_ops and only encodes the text between added tokens. */
 #ifndef MV_TEXT_TOKENIZER_H
 #define MV_TEXT_TOKENIZER_H
@@ -59,6 +59,15 @@ struct mv_tokenizer {
     /* added tokens whose content begins with byte b, longest first: first_idx[b]..first_idx[b+1] */
     uint32_t first_idx[257];
     uint32_t *by_first;
+    /* Behaviour of transformers' slow (Python) tokenizers, set by the SentencePiece loader: */
+    int py_space;             /* lstrip/rstrip strip Python str.isspace() characters (adds U+001C..1F) */
+    int llama_prefix;         /* Llama legacy=False: encode "▁" + text with "▁" → " ", then drop a leading
+                                 lone "▁" (llama_lone_id) when a token of llama_specials follows it */
+    int32_t llama_lone_id;
+    int32_t *llama_specials;  /* ids of all_special_tokens (bos, eos, unk, pad, additional) */
+    size_t n_llama_specials;
+    int strip_first_space;    /* decoding drops one leading space (SentencePiece dummy prefix) */
+    int32_t bos_id;           /* BOS the model wants in front of a prompt, -1 for none */
 };
 
 /* ---- for model loaders */
@@ -70,8 +79,19 @@ mv_status mv_tok_set_token(mv_tokenizer *tok, int32_t id, const char *s, size_t 
 mv_status mv_tok_parse_added(mv_tokenizer *tok, const cJSON *obj, int32_t id, const char *where,
                              mv_error *err);
 
+/* Append s[0..n) with every SentencePiece "▁" (U+2581) turned into a space; 0, or -1 out of memory. */
+int mv_tok_unescape_spaces(const char *s, size_t n, mv_tbuf *out);
+
 /* obj[key] when it is a JSON boolean, else def. */
 int mv_tok_json_bool(const cJSON *obj, const char *key, int def);
+
+/* cfg["added_tokens_decoder"] ({"id": {...}}) of tokenizer_config.json at path; absent is fine. */
+mv_status mv_tok_parse_added_decoder(mv_tokenizer *tok, const cJSON *cfg, const char *path, mv_error *err);
+
+/* SentencePiece loader (spm.c): tokenizer.model at model_path plus the slow tokenizer's settings from
+ * tokenizer_config.json (cfg, may be NULL) and special_tokens_map.json (special_map, may be NULL). */
+mv_status mv_spm_load(mv_tokenizer *tok, const char *model_path, const cJSON *cfg, const char *cfg_path,
+                      const cJSON *special_map, mv_error *err);
 
 /* Byte-level BPE loaders (bpe.c). root: the parsed tokenizer.json. */
 mv_status mv_bpe_load_json(mv_tokenizer *tok, const cJSON *root, const char *path, mv_error *err);
@@ -90,12 +110,15 @@ mv_status mv_tok_encode(const mv_tokenizer *tok, const char *text, size_t len, m
 mv_status mv_tok_decode(const mv_tokenizer *tok, const int32_t *ids, size_t n_ids, char **text,
                         size_t *len, mv_error *err);
 /* Id of an exact token string: an added token's content or a vocabulary spelling (byte-level BPE
- * spells bytes with the GPT-2 byte→unicode map, e.g. "Ġthe"), or -1. */
+ * spells bytes with the GPT-2 byte→unicode map, e.g. "Ġthe"; SentencePiece spells spaces "▁", e.g.
+ * "▁the", and bytes "<0xE4>"), or -1. */
 int32_t mv_tok_token_id(const mv_tokenizer *tok, const char *s, size_t n);
 /* Number of ids (largest id + 1, added tokens included). */
 int32_t mv_tok_vocab_size(const mv_tokenizer *tok);
 /* Raw bytes id decodes to (not NUL-terminated), or NULL for an unknown id. */
 const char *mv_tok_token_bytes(const mv_tokenizer *tok, int32_t id, size_t *len);
+/* BOS id the model wants prepended to a prompt (add_bos_token), or -1 when none. */
+int32_t mv_tok_bos_id(const mv_tokenizer *tok);
 /* 1 when id is an added token flagged special. */
 int mv_tok_is_special(const mv_tokenizer *tok, int32_t id);
 

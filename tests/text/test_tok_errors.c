@@ -1,11 +1,13 @@
 /* test_tok_errors.c — bad input gives a clear message and a non-zero exit, never a crash: broken or
- * incomplete tokenizer files, directories without tokenizer files, bad JSONL / non-UTF-8 input to the
- * CLI, and unknown ids / invalid text / NULL arguments at the library level. */
+ * incomplete tokenizer files (tokenizer.json, vocab/merges, tokenizer.model: truncated, random bytes,
+ * JSON renamed), directories without tokenizer files, bad JSONL / non-UTF-8 input to the CLI, and
+ * unknown ids / invalid text / NULL arguments at the library level. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/file.h"
 #include "testutil.h"
 #include "text/tokenizer.h"
 
@@ -99,6 +101,47 @@ static void test_bad_files(void) {
     load_fails("missing directory", "/nonexistent/minivl/dir", MV_ERR_IO, "no tokenizer files");
 }
 
+/* build/tests/text/<name>/tokenizer.model holding data[0..n) */
+static const char *model_dir(const char *name, const void *data, size_t n) {
+    static char dir[2048];
+    char rel[256], path[2200];
+    snprintf(rel, sizeof rel, "tests/text/%s", name);
+    snprintf(dir, sizeof dir, "%s", mvt_build(rel));
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/tokenizer.model", dir);
+    CHECK(mvt_write_file(path, data, n) == 0, "write %s", path);
+    return dir;
+}
+
+static void test_bad_spm(void) {
+    size_t n = 0;
+    char *model = mv_read_file(mvt_shared("tokenizers/internlm2-internvl2-2b/tokenizer.model"), 1 << 24, &n, NULL);
+    CHECK(model && n > 1000 && (uint8_t)model[0] == 0x0A && (uint8_t)model[1] < 0x80, "internlm2 tokenizer.model");
+    if (!model) return;
+    const char *d = model_dir("spm_cut_half", model, n / 2);
+    cli_dir_fails("tokenizer.model cut in half", d, "truncated or not a SentencePiece model");
+    load_fails("tokenizer.model cut in half", d, MV_ERR_FORMAT, "runs past its end");
+    d = model_dir("spm_cut_piece", model, 2 + (uint8_t)model[1]); /* exactly one whole piece */
+    load_fails("only the first piece", d, MV_ERR_FORMAT, "trainer_spec missing");
+    d = model_dir("spm_cut_tail", model, n - 3); /* inside normalizer_spec */
+    load_fails("last bytes missing", d, MV_ERR_FORMAT, "truncated");
+    d = model_dir("spm_empty", "", 0);
+    load_fails("empty tokenizer.model", d, MV_ERR_FORMAT, "pieces missing");
+    free(model);
+    uint8_t junk[4096];
+    uint32_t x = 12345;
+    for (size_t i = 0; i < sizeof junk; i++) junk[i] = (uint8_t)((x = x * 1103515245u + 12345u) >> 24);
+    d = model_dir("spm_random", junk, sizeof junk);
+    cli_dir_fails("tokenizer.model random bytes", d, "not a SentencePiece model");
+    load_fails("random bytes", d, MV_ERR_FORMAT, "not a SentencePiece model");
+    char *json = mv_read_file(mvt_shared("tokenizers/qwen2-internvl2-1b/tokenizer_config.json"), 1 << 20, &n, NULL);
+    CHECK(json != NULL, "tokenizer_config.json");
+    d = model_dir("spm_json", json ? json : "{}", json ? n : 2);
+    cli_dir_fails("tokenizer.model is JSON", d, "not a SentencePiece model");
+    load_fails("JSON renamed", d, MV_ERR_FORMAT, "not a SentencePiece model");
+    free(json);
+}
+
 static void test_cli_input(const char *qwen) {
     char args[8000];
     snprintf(args, sizeof args, "-m '%s' -p \"$(printf 'a\\377b')\"", qwen);
@@ -151,6 +194,7 @@ int main(void) {
     char qwen[2048];
     snprintf(qwen, sizeof qwen, "%s", mvt_shared("tokenizers/qwen2-internvl2-1b"));
     test_bad_files();
+    test_bad_spm();
     test_cli_input(qwen);
     test_library(qwen);
     return mvt_done("test_tok_errors");

@@ -1,7 +1,9 @@
 /* test_tok_golden.c — every golden.jsonl case through the `minivl tokenize --jsonl` binary: the ids
  * must equal HF tokenizers' and decoding them must give the golden "decoded" text, byte for byte.
  * Runs Qwen2 from tokenizer.json and from vocab.json + merges.txt + tokenizer_config.json only, and the
- * Phi-2 (GPT-2 regex, whitespace added tokens) tokenizer.json as a second byte-level vocabulary. */
+ * Phi-2 (GPT-2 regex, whitespace added tokens) tokenizer.json as a second byte-level vocabulary, and the
+ * SentencePiece models (tokenizer.model + tokenizer_config.json, slow-tokenizer behaviour): InternLM2,
+ * Phi-3 (Llama 2 model, legacy=False) and Chinese-Alpaca (InternVL-C, legacy). */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,5 +106,15 @@ int main(void) {
     run_golden("qwen2 tokenizer.json", qwen, qwen_gold, 390);
     run_golden("qwen2 vocab.json+merges.txt", slow_dir(qwen), qwen_gold, 390);
     run_golden("phi2 tokenizer.json", phi2, phi2_gold, 297);
+    static const struct { const char *dir; int cases; } spm[] = {
+        {"internlm2-internvl2-2b", 432}, {"phi3-internvl2-4b", 433}, {"chinese-alpaca-internvl-c", 112}};
+    for (size_t i = 0; i < sizeof spm / sizeof *spm; i++) {
+        char dir[2048], gold[2200], name[300], rel[256];
+        snprintf(rel, sizeof rel, "tokenizers/%s", spm[i].dir);
+        snprintf(dir, sizeof dir, "%s", mvt_shared(rel));
+        snprintf(gold, sizeof gold, "%s/golden.jsonl", dir);
+        snprintf(name, sizeof name, "%s tokenizer.model", spm[i].dir);
+        run_golden(name, dir, gold, spm[i].cases);
+    }
     return mvt_done("test_tok_golden");
 }
