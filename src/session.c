@@ -135,12 +135,27 @@ static uint64_t fingerprint_tiles(const mv_tiles *t, int image_size) {
     return h ? h : 1;
 }
 
+/* SentencePiece models (InternLM2, Phi-3) start the prompt with BOS, as their tokenizers'
+ * add_bos_token says; Qwen2 has none. */
+static mv_status prepend_bos(const mv_model *m, request *q, mv_error *err) {
+    int32_t bos = mv_tok_bos_id(m->tok);
+    if (bos < 0) return MV_OK;
+    int32_t *ids = realloc(q->ids, (q->n_ids + 1) * sizeof *ids);
+    if (!ids) return mv_set_error(err, MV_ERR_NOMEM, "out of memory");
+    memmove(ids + 1, ids, q->n_ids * sizeof *ids);
+    ids[0] = bos;
+    q->ids = ids;
+    q->n_ids++;
+    return MV_OK;
+}
+
 static mv_status tokenize_prompt(request *q, const mv_message *msgs, int n_msgs, mv_error *err) {
     mv_model *m = q->s->model;
     char *prompt = NULL;
     mv_status rc = prompt_text(m, msgs, n_msgs, q->batch.tiles_per_image, &prompt, err);
     if (rc == MV_OK) rc = mv_tokenizer_encode_text(m->tok, prompt, strlen(prompt), &q->ids, &q->n_ids, err);
     free(prompt);
+    if (rc == MV_OK) rc = prepend_bos(m, q, err);
     if (rc != MV_OK) return rc;
     if (q->n_ids == 0) return mv_set_error(err, MV_ERR_ARG, "the prompt is empty");
     if (q->n_ids > (size_t)m->context_length)

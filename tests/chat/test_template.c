@@ -85,6 +85,21 @@ static void check_rules(void) {
     p = build(last_asst, 2, tiles, 1, &rc);
     CHECK(rc == MV_ERR_ARG && !p, "a conversation ending with the assistant must fail");
     CHECK(mv_chat_template_find("vicuna") == NULL, "unknown template");
+    /* InternVL2.5/3: newer system message and a newline after every <|im_end|> */
+    mv_error err = { 0 };
+    mv_message hello = { MV_ROLE_USER, "Hi", NULL, 0 };
+    const mv_chat_template *t25 = mv_chat_template_find("internvl2_5");
+    p = NULL;
+    CHECK(t25 && mv_chat_build_prompt(t25, NULL, &hello, 1, tiles, 1, &p, &err) == MV_OK, "internvl2_5");
+    CHECK(p && strcmp(p, "<|im_start|>system\n你是书生·万象，英文名是InternVL，是由上海人工智能实验室、清华大学及多家合作单位联合开发的多模态大语言模型。"
+                         "<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n") == 0, "internvl2_5 prompt: %s", p ? p : "");
+    CHECK(t25 && strcmp(t25->end_token, "<|im_end|>") == 0, "internvl2_5 stops at <|im_end|>");
+    free(p);
+    /* config.json's system_message replaces the template's */
+    p = NULL;
+    CHECK(mv_chat_build_prompt(t25, "Be nice.", &hello, 1, tiles, 1, &p, &err) == MV_OK && p &&
+          strncmp(p, "<|im_start|>system\nBe nice.<|im_end|>\n", 38) == 0, "system override: %s", p ? p : "");
+    free(p);
 }
 
 int main(void) {

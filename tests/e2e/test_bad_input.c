@@ -158,6 +158,24 @@ int main(void) {
     cJSON_Delete(cj);
     free(cfg);
 
+    cj = cJSON_Parse(cfg = slurp_or_die(mvt_shared("golden/tiny-qwen2/config.json"), &len));
+    cJSON_ReplaceItemInObject(cj, "template", cJSON_CreateString("vicuna_v1.1"));
+    cfg2 = cJSON_Print(cj);
+    d = make_dir("config-unknown-template", "config.json");
+    write_in(d, "config.json", cfg2, strlen(cfg2));
+    run_model("unknown template", d, "supported: Hermes-2");
+    free(cfg2);
+    cJSON_ReplaceItemInObject(cj, "template", cJSON_CreateString("Hermes-2"));
+    cJSON_ReplaceItemInArray(cJSON_GetObjectItem(cJSON_GetObjectItem(cj, "llm_config"), "architectures"), 0,
+                             cJSON_CreateString("MistralForCausalLM"));
+    cfg2 = cJSON_Print(cj);
+    d = make_dir("config-unknown-arch", "config.json");
+    write_in(d, "config.json", cfg2, strlen(cfg2));
+    run_model("unknown architecture", d, "Qwen2ForCausalLM");
+    free(cfg2);
+    cJSON_Delete(cj);
+    free(cfg);
+
     d = make_dir("tokenizer-broken", "tokenizer.json");
     write_in(d, "tokenizer.json", "{\"model\": {\"vocab\": ", 20);
     run_model("tokenizer.json does not parse", d, "tokenizer.json");
