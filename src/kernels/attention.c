@@ -1,7 +1,9 @@
 /* attention.c — scaled dot-product attention on the ISA micro-kernels of kernels_isa.h: one head
  * (mv_attention_tiled) and all heads of a layer in parallel over (head, query block) (mv_attention_mh).
  * S = QKᵀ by register tiles against Kᵀ packed once per KV head (shared by every query block and every
- * GQA head of the group), row softmax, O = P·V with V read in place. Scratch is allocated once per call. */
+ * GQA head of the group), row softmax, O = P·V with V gathered into contiguous rows per KV head unless
+ * already so. KV heads sit at any head stride (side by side in a row, or a cache's per-head blocks).
+ * Scratch is allocated once per call. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,10 +136,11 @@ typedef struct mh_job {
     float *out;
     const float *q, *k, *v;
     int out_stride, q_stride, kv_stride;
+    size_t kv_head_stride; /* floats from one KV head's first row to the next head's */
     int n_heads, group, d, nq, nk, nk_pad, n_blocks, causal, q_offset;
     float scale;
     float *kp;          /* packed Kᵀ per KV head (nk_pad × d each), NULL when not packing */
-    float *vp;          /* V per KV head as contiguous [nk, d] rows (with kp) */
+    float *vp;          /* V per KV head as contiguous [nk, d] rows (with kp, unless V already is) */
     float *scratch;     /* scratch_len floats per pool thread; NULL: out of memory, stream */
     size_t scratch_len;
 } mh_job;
@@ -152,8 +155,14 @@ static void copy_rows(float *dst, const float *src, int ld, int n, int d) {
 static void mh_pack(void *ctx, int g, int thread) {
     (void)thread;
     const mh_job *j = ctx;
-    pack_keys(j->isa, j->k + (size_t)g * j->d, j->kv_stride, j->nk, j->d, j->kp + (size_t)g * j->nk_pad * j->d);
-    copy_rows(j->vp + (size_t)g * j->nk * j->d, j->v + (size_t)g * j->d, j->kv_stride, j->nk, j->d);
+    const size_t base = (size_t)g * j->kv_head_stride;
+    pack_keys(j->isa, j->k + base, j->kv_stride, j->nk, j->d, j->kp + (size_t)g * j->nk_pad * j->d);
+    if (j->vp) copy_rows(j->vp + (size_t)g * j->nk * j->d, j->v + base, j->kv_stride, j->nk, j->d);
+}
+
+/* V rows of KV head g as the tiled path reads them: packed, or in place when already contiguous. */
+static const float *mh_values(const mh_job *j, int g) {
+    return j->vp ? j->vp + (size_t)g * j->nk * j->d : j->v + (size_t)g * j->kv_head_stride;
 }
 
 static void mh_item(void *ctx, int item, int thread) {
@@ -164,7 +173,7 @@ static void mh_item(void *ctx, int item, int thread) {
     const int i0 = b * ATT_BLOCK_Q, rows = imin(ATT_BLOCK_Q, j->nq - i0), off = j->q_offset + i0;
     float *out = j->out + (size_t)i0 * j->out_stride + (size_t)h * j->d;
     const float *q = j->q + (size_t)i0 * j->q_stride + (size_t)h * j->d;
-    const float *k = j->k + (size_t)g * j->d, *v = j->v + (size_t)g * j->d;
+    const float *k = j->k + (size_t)g * j->kv_head_stride, *v = j->v + (size_t)g * j->kv_head_stride;
     float *s = j->scratch ? j->scratch + (size_t)thread * j->scratch_len : NULL;
     if (!s)
         mv_attention_stream_ref(out, j->out_stride, q, j->q_stride, k, v, j->kv_stride, rows, j->nk, j->d, j->scale,
@@ -179,7 +188,7 @@ static void mh_item(void *ctx, int item, int thread) {
         float *qb = s + (size_t)ATT_BLOCK_Q * j->nk_pad;
         copy_rows(qb, q, j->q_stride, rows, j->d);
         att_block(j->isa, j->softmax, out, j->out_stride, qb, j->d, j->kp + (size_t)g * j->nk_pad * j->d, j->nk_pad,
-                  j->vp + (size_t)g * j->nk * j->d, j->d, rows, j->nk, j->d, j->scale, j->causal, off, s);
+                  mh_values(j, g), j->d, rows, j->nk, j->d, j->scale, j->causal, off, s);
     }
 }
 
@@ -190,25 +199,28 @@ static void mh_alloc(mh_job *j, int threads) {
         const size_t n_kv = (size_t)(j->n_heads / j->group), d = (size_t)j->d;
         j->nk_pad = padded_keys(j->isa, j->nk);
         j->scratch_len = (size_t)ATT_BLOCK_Q * ((size_t)j->nk_pad + d); /* keeps 64-byte alignment */
-        /* one block: all packed Kᵀ (nk_pad·d per head, a multiple of 16 floats), then all V */
-        j->kp = alloc64(n_kv * d * ((size_t)j->nk_pad + (size_t)j->nk) * sizeof(float));
-        j->vp = j->kp ? j->kp + n_kv * (size_t)j->nk_pad * d : NULL;
+        /* one block: all packed Kᵀ (nk_pad·d per head, a multiple of 16 floats), then all V unless its
+         * rows are already contiguous (a per-head cache) */
+        const size_t nv = j->kv_stride == j->d ? 0 : (size_t)j->nk;
+        j->kp = alloc64(n_kv * d * ((size_t)j->nk_pad + nv) * sizeof(float));
+        j->vp = j->kp && nv ? j->kp + n_kv * (size_t)j->nk_pad * d : NULL;
         j->scratch = j->kp ? alloc64((size_t)threads * j->scratch_len * sizeof(float)) : NULL;
         if (j->scratch) return;
         free(j->kp);
-        j->kp = NULL;
+        j->kp = j->vp = NULL;
     }
     j->scratch_len = (size_t)j->nk;
     j->scratch = malloc((size_t)threads * j->scratch_len * sizeof(float));
 }
 
 void mv_attention_mh(const mv_gemm_isa *isa, softmax_fn softmax, mv_pool *pool, float *out, int out_stride,
-                     const float *q, int q_stride, const float *k, const float *v, int kv_stride, int n_heads,
-                     int n_kv_heads, int head_dim, int nq, int nk, float scale, int causal, int q_offset) {
+                     const float *q, int q_stride, const float *k, const float *v, int kv_stride,
+                     size_t kv_head_stride, int n_heads, int n_kv_heads, int head_dim, int nq, int nk, float scale,
+                     int causal, int q_offset) {
     if (nq <= 0 || nk <= 0 || head_dim <= 0 || n_heads <= 0 || n_kv_heads <= 0 || n_heads % n_kv_heads) return;
-    mh_job j = { isa, softmax, out, q, k, v, out_stride, q_stride, kv_stride, n_heads, n_heads / n_kv_heads,
-                 head_dim, nq, nk, 0, (nq + ATT_BLOCK_Q - 1) / ATT_BLOCK_Q, causal, q_offset, scale, NULL, NULL, NULL,
-                 0 };
+    mh_job j = { isa, softmax, out, q, k, v, out_stride, q_stride, kv_stride, kv_head_stride, n_heads,
+                 n_heads / n_kv_heads, head_dim, nq, nk, 0, (nq + ATT_BLOCK_Q - 1) / ATT_BLOCK_Q, causal, q_offset,
+                 scale, NULL, NULL, NULL, 0 };
     mh_alloc(&j, mv_pool_threads(pool));
     if (j.kp) mv_pool_for(pool, n_kv_heads, mh_pack, &j);
     mv_pool_for(pool, n_heads * j.n_blocks, mh_item, &j);

@@ -32,12 +32,13 @@ void mv_attention_tiled(const mv_gemm_isa *isa, void (*softmax)(float *x, int n)
                         const float *q, int q_stride, const float *k, const float *v, int kv_stride, int nq, int nk,
                         int d, float scale, int causal, int q_offset, float *scratch);
 
-/* All heads of mv_attention (same contract) with the micro-kernels of `isa`, or the reference head
+/* All heads of mv_attention_kv (same contract) with the micro-kernels of `isa`, or the reference head
  * kernel when isa is NULL; parallel over (head, query block). Degrades to the direct kernel, then to
  * mv_attention_stream_ref, when scratch memory cannot be had. */
 void mv_attention_mh(const mv_gemm_isa *isa, void (*softmax)(float *x, int n), mv_pool *pool, float *out,
                      int out_stride, const float *q, int q_stride, const float *k, const float *v, int kv_stride,
-                     int n_heads, int n_kv_heads, int head_dim, int nq, int nk, float scale, int causal, int q_offset);
+                     size_t kv_head_stride, int n_heads, int n_kv_heads, int head_dim, int nq, int nk, float scale,
+                     int causal, int q_offset);
 /* One head without any scratch memory (online softmax, plain C): the out-of-memory fallback. */
 void mv_attention_stream_ref(float *out, int out_stride, const float *q, int q_stride, const float *k, const float *v,
                              int kv_stride, int nq, int nk, int d, float scale, int causal, int q_offset);

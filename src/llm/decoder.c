@@ -17,10 +17,7 @@
 #include "io/weights_util.h"
 #include "llm/llm_impl.h"
 
-enum {
-    MV_LLM_CHUNK = 256,   /* prefill positions per pass */
-    ATTN_QBLOCK = 32      /* queries per attention work item: spreads a long prefill over threads */
-};
+enum { MV_LLM_CHUNK = 256 }; /* prefill positions per pass */
 
 /* ------------------------------------------------------------------ loading */
 
@@ -164,8 +161,6 @@ typedef struct fwd {
     float *att;        /* [cap, heads*hd] */
     float *mlp;        /* [cap, 2*inter]: gate | up */
     float *cos_t, *sin_t; /* [cap, hd/2] */
-    float *scores;     /* [threads, score_stride] attention rows */
-    int score_stride;
     mv_rope_call rope; /* rotary table parameters for this call */
     void *arena;
 } fwd;
@@ -182,13 +177,10 @@ static int fwd_init(fwd *f, const mv_llm *m, mv_pool *pool, mv_kv_cache *kv, int
     f->pool = pool;
     f->kv = kv;
     f->cap = n < MV_LLM_CHUNK ? n : MV_LLM_CHUNK;
-    f->score_stride = kv->len + n;
     const size_t C = (size_t)f->cap, H = (size_t)m->hidden, hd = (size_t)m->head_dim;
     const size_t qd = (size_t)m->n_heads * hd, kvd = (size_t)m->n_kv_heads * hd, half = hd / 2;
-    const size_t threads = (size_t)(pool ? mv_pool_threads(pool) : 1);
     const size_t fused = m->qkv_layout == MV_QKV_SEPARATE ? 0 : C * (qd + 2 * kvd);
-    size_t total = 2 * C * H + 2 * C * qd + 2 * C * kvd + fused + 2 * C * (size_t)m->inter + 2 * C * half +
-                   threads * (size_t)f->score_stride + half;
+    size_t total = 2 * C * H + 2 * C * qd + 2 * C * kvd + fused + 2 * C * (size_t)m->inter + 2 * C * half + half;
     float *p = malloc(total * sizeof(float));
     if (!p) return 0;
     f->arena = p;
@@ -202,7 +194,6 @@ static int fwd_init(fwd *f, const mv_llm *m, mv_pool *pool, mv_kv_cache *kv, int
     f->mlp = carve(&p, 2 * C * (size_t)m->inter);
     f->cos_t = carve(&p, C * half);
     f->sin_t = carve(&p, C * half);
-    f->scores = carve(&p, threads * (size_t)f->score_stride);
     f->rope = (mv_rope_call){ carve(&p, half), 1.0f, 1.0f };
     memcpy(f->rope.inv_freq, m->inv_freq, half * sizeof(float));
     if (m->rope) m->rope(m, kv->len + n, &f->rope);
@@ -279,28 +270,14 @@ static void store_kv(fwd *f, int layer, int p0, int n) {
     }
 }
 
-typedef struct attn_job {
-    fwd *f;
-    int layer, p0, n, n_blocks;
-} attn_job;
-
-/* One (head, block of queries) item: causal attention over cache positions 0..p0+query. */
-static void attn_item(void *ctx, int idx, int thread) {
-    const attn_job *j = ctx;
-    const fwd *f = j->f;
-    const mv_llm *m = f->m;
-    const int head = idx / j->n_blocks, b0 = (idx % j->n_blocks) * ATTN_QBLOCK;
-    const int nq = j->n - b0 < ATTN_QBLOCK ? j->n - b0 : ATTN_QBLOCK;
-    const int g = head / (m->n_heads / m->n_kv_heads), hd = m->head_dim, stride = m->n_heads * hd;
-    const size_t off = (size_t)b0 * (size_t)stride + (size_t)head * (size_t)hd;
-    const float scale = 1.0f / sqrtf((float)hd);
-    mv_attention_head(f->att + off, stride, f->q + off, stride, mv_kv_k(f->kv, j->layer, g), mv_kv_v(f->kv, j->layer, g),
-                      hd, nq, j->p0 + b0 + nq, hd, scale, 1, j->p0 + b0, f->scores + (size_t)thread * f->score_stride);
-}
-
+/* Causal attention of the chunk's queries (positions p0..p0+n-1) over cache positions 0..p0+n-1, all
+ * heads at once; the cache's per-head blocks are read in place through the KV head stride. */
 static void attention(fwd *f, int layer, int p0, int n) {
-    attn_job j = { f, layer, p0, n, (n + ATTN_QBLOCK - 1) / ATTN_QBLOCK };
-    mv_pool_for(f->pool, f->m->n_heads * j.n_blocks, attn_item, &j);
+    const mv_llm *m = f->m;
+    const int hd = m->head_dim, stride = m->n_heads * hd;
+    const size_t head_stride = (size_t)f->kv->capacity * (size_t)hd;
+    mv_attention_kv(f->pool, f->att, stride, f->q, stride, mv_kv_k(f->kv, layer, 0), mv_kv_v(f->kv, layer, 0), hd,
+                    head_stride, m->n_heads, m->n_kv_heads, hd, n, p0 + n, 1.0f / sqrtf((float)hd), 1, p0);
 }
 
 /* h = down(silu(gate(h)) * up(h)). */

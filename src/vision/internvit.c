@@ -222,53 +222,28 @@ static void norm_rows(mv_pool *pool, float *out, const float *in, int rows, int 
     run_rows(pool, &j);
 }
 
-/* ------------------------------------------------------------------ attention */
-
-enum { ATT_QBLOCK = 64 };
-
-typedef struct attn_job {
-    const float *qkv; /* [n, 3C]: q | k | v, each [heads, head_dim] */
-    float *out;       /* [n, C] */
-    int n, C, head_dim, heads, n_qblocks;
-    float scale;
-    float *scratch;   /* [threads, n] */
-} attn_job;
-
-static void attn_task(void *ctx, int idx, int thread) {
-    const attn_job *j = ctx;
-    int h = idx / j->n_qblocks, q0 = (idx % j->n_qblocks) * ATT_QBLOCK;
-    int nq = j->n - q0 < ATT_QBLOCK ? j->n - q0 : ATT_QBLOCK;
-    const int s3 = 3 * j->C, off = h * j->head_dim;
-    mv_attention_head(j->out + (size_t)q0 * j->C + off, j->C, j->qkv + (size_t)q0 * s3 + off, s3,
-                      j->qkv + j->C + off, j->qkv + 2 * j->C + off, s3, nq, j->n, j->head_dim, j->scale, 0, 0,
-                      j->scratch + (size_t)thread * j->n);
-}
-
 /* ------------------------------------------------------------------ forward */
 
 typedef struct vit_scratch {
     float *h;    /* [tokens, C]: normed input, then attention output */
     float *o;    /* [tokens, C]: projection outputs before the residual */
     float *big;  /* [tokens, max(3C, inter, 3P^2)]: qkv, fc1 activations, im2col */
-    float *att;  /* [threads, tokens] softmax rows */
 } vit_scratch;
 
 static void scratch_free(vit_scratch *s) {
     free(s->h);
     free(s->o);
     free(s->big);
-    free(s->att);
 }
 
-static mv_status scratch_alloc(const mv_internvit *v, int threads, vit_scratch *s, mv_error *err) {
+static mv_status scratch_alloc(const mv_internvit *v, vit_scratch *s, mv_error *err) {
     size_t tok = (size_t)v->tokens, wide = (size_t)3 * v->C;
     if ((size_t)v->inter > wide) wide = (size_t)v->inter;
     if ((size_t)v->patch_w.cols > wide) wide = (size_t)v->patch_w.cols;
     s->h = malloc(tok * v->C * sizeof(float));
     s->o = malloc(tok * v->C * sizeof(float));
     s->big = malloc(tok * wide * sizeof(float));
-    s->att = malloc((size_t)threads * tok * sizeof(float));
-    if (!s->h || !s->o || !s->big || !s->att) {
+    if (!s->h || !s->o || !s->big) {
         scratch_free(s);
         return mv_set_error(err, MV_ERR_NOMEM, "out of memory for vision encoder scratch (%zu tokens x %zu)", tok, wide);
     }
@@ -302,9 +277,9 @@ static void attention_block(const mv_internvit *v, const vit_layer *L, mv_pool *
         norm_rows(pool, s->big, s->big, n, C, 3 * C, L->q_norm, NULL, v->eps, 1);
         norm_rows(pool, s->big + C, s->big + C, n, C, 3 * C, L->k_norm, NULL, v->eps, 1);
     }
-    int nqb = (n + ATT_QBLOCK - 1) / ATT_QBLOCK;
-    attn_job aj = { s->big, s->h, n, C, v->head_dim, v->heads, nqb, 1.0f / sqrtf((float)v->head_dim), s->att };
-    mv_pool_for(pool, v->heads * nqb, attn_task, &aj);
+    /* q | k | v sit side by side in each [3C] row, every part [heads, head_dim]; all heads at once */
+    mv_attention(pool, s->h, C, s->big, 3 * C, s->big + C, s->big + 2 * C, 3 * C, v->heads, v->heads, v->head_dim,
+                 n, n, 1.0f / sqrtf((float)v->head_dim), 0, 0);
     mv_linear(pool, s->o, s->h, n, &L->proj, L->proj_b);
     row_job res = { ROW_SCALED_ADD, n, C, C, x, s->o, L->ls1, NULL, 0.f, 0 };
     run_rows(pool, &res);
@@ -329,7 +304,7 @@ mv_status mv_internvit_forward_layers(const mv_internvit *v, mv_pool *pool, cons
         return mv_set_error(err, MV_ERR_ARG, "vision encoder: %d layers requested, the model has %d", n_layers, v->n_layers);
     if (n_tiles == 0) return MV_OK;
     vit_scratch s = { 0 };
-    mv_status rc = scratch_alloc(v, mv_pool_threads(pool), &s, err);
+    mv_status rc = scratch_alloc(v, &s, err);
     if (rc != MV_OK) return rc;
     const size_t tile_px = (size_t)3 * v->image * v->image, tile_out = (size_t)v->tokens * v->C;
     for (int t = 0; t < n_tiles; t++) {

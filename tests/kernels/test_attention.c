@@ -1,7 +1,8 @@
 /* test_attention.c — multi-head mv_attention against a loop of mv_attention_head_ref calls, on
  * vision-like (16 heads, 1025 tokens, d=64, non-causal, rows of a fused qkv buffer) and LLM-like (14
  * heads over 2 KV heads, d=64, causal, decode and prefill continuing a cache) shapes, with 1 and 2
- * threads, for each ISA's micro-kernels, the reference path and the dispatcher; the scratch-free
+ * threads, for each ISA's micro-kernels, the reference path and the dispatcher; the same LLM shapes
+ * reading a KV cache laid out [kv_head][capacity][d] through mv_attention_kv's head stride; the scratch-free
  * fallback against the reference; and shapes that must leave the output untouched. */
 #include <math.h>
 #include <stdlib.h>
@@ -14,28 +15,39 @@
 typedef struct att_case {
     const char *name;
     int n_heads, n_kv_heads, d, nq, nk, causal, q_offset;
+    int cache_cap; /* 0: KV heads side by side in padded rows; else per-head blocks of cache_cap rows of d */
 } att_case;
 
 typedef struct isa_case { const char *name; const mv_gemm_isa *gemm; void (*softmax)(float *, int); } isa_case;
 
-/* Buffers laid out like a model's: q rows hold all query heads (then padding), k/v rows all KV heads. */
+/* Buffers laid out like a model's: q rows hold all query heads (then padding); k/v rows all KV heads
+ * (then padding), or one block of cache_cap rows per KV head as in the LLM's KV cache. */
 typedef struct att_bufs {
     int q_stride, kv_stride, out_stride;
+    size_t kv_head_stride, kv_len;
     float *q, *k, *v, *ref, *got;
 } att_bufs;
 
 static void bufs_init(att_bufs *b, const att_case *c) {
     b->q_stride = c->n_heads * c->d + 3;
-    b->kv_stride = c->n_kv_heads * c->d + 5;
     b->out_stride = c->n_heads * c->d + 1;
+    if (c->cache_cap) {
+        b->kv_stride = c->d;
+        b->kv_head_stride = (size_t)c->cache_cap * c->d;
+        b->kv_len = (size_t)c->n_kv_heads * b->kv_head_stride;
+    } else {
+        b->kv_stride = c->n_kv_heads * c->d + 5;
+        b->kv_head_stride = (size_t)c->d;
+        b->kv_len = (size_t)c->nk * b->kv_stride;
+    }
     b->q = malloc((size_t)c->nq * b->q_stride * sizeof(float));
-    b->k = malloc((size_t)c->nk * b->kv_stride * sizeof(float));
-    b->v = malloc((size_t)c->nk * b->kv_stride * sizeof(float));
+    b->k = malloc(b->kv_len * sizeof(float));
+    b->v = malloc(b->kv_len * sizeof(float));
     b->ref = calloc((size_t)c->nq * b->out_stride, sizeof(float));
     b->got = malloc((size_t)c->nq * b->out_stride * sizeof(float));
     fill(b->q, (size_t)c->nq * b->q_stride, 2.f);
-    fill(b->k, (size_t)c->nk * b->kv_stride, 2.f);
-    fill(b->v, (size_t)c->nk * b->kv_stride, 1.f);
+    fill(b->k, b->kv_len, 2.f);
+    fill(b->v, b->kv_len, 1.f);
 }
 
 static void bufs_free(att_bufs *b) {
@@ -48,7 +60,8 @@ static void reference(const att_case *c, att_bufs *b, float scale) {
     const int group = c->n_heads / c->n_kv_heads;
     for (int h = 0; h < c->n_heads; h++)
         mv_attention_head_ref(b->ref + h * c->d, b->out_stride, b->q + h * c->d, b->q_stride,
-                              b->k + (h / group) * c->d, b->v + (h / group) * c->d, b->kv_stride, c->nq, c->nk, c->d,
+                              b->k + (h / group) * b->kv_head_stride, b->v + (h / group) * b->kv_head_stride,
+                              b->kv_stride, c->nq, c->nk, c->d,
                               scale, c->causal, c->q_offset, scratch);
     free(scratch);
 }
@@ -87,8 +100,12 @@ static void test_case(const att_case *c, const isa_case *isas, int n_isas, mv_po
             reset_out(c, &b);
             if (is <= n_isas)
                 mv_attention_mh(is < n_isas ? isas[is].gemm : NULL, is < n_isas ? isas[is].softmax : NULL, pools[t],
-                                b.got, b.out_stride, b.q, b.q_stride, b.k, b.v, b.kv_stride, c->n_heads,
-                                c->n_kv_heads, c->d, c->nq, c->nk, scale, c->causal, c->q_offset);
+                                b.got, b.out_stride, b.q, b.q_stride, b.k, b.v, b.kv_stride, b.kv_head_stride,
+                                c->n_heads, c->n_kv_heads, c->d, c->nq, c->nk, scale, c->causal, c->q_offset);
+            else if (c->cache_cap)
+                mv_attention_kv(pools[t], b.got, b.out_stride, b.q, b.q_stride, b.k, b.v, b.kv_stride,
+                                b.kv_head_stride, c->n_heads, c->n_kv_heads, c->d, c->nq, c->nk, scale, c->causal,
+                                c->q_offset);
             else
                 mv_attention(pools[t], b.got, b.out_stride, b.q, b.q_stride, b.k, b.v, b.kv_stride, c->n_heads,
                              c->n_kv_heads, c->d, c->nq, c->nk, scale, c->causal, c->q_offset);
@@ -102,8 +119,8 @@ static void test_case(const att_case *c, const isa_case *isas, int n_isas, mv_po
 /* The scratch-free fallback (used when memory runs out) against the reference, one head. */
 static void test_stream(void) {
     static const att_case cases[] = {
-        { "stream causal", 1, 1, 40, 37, 50, 1, 13 },
-        { "stream full", 1, 1, 64, 20, 130, 0, 0 },
+        { "stream causal", 1, 1, 40, 37, 50, 1, 13, 0 },
+        { "stream full", 1, 1, 64, 20, 130, 0, 0, 0 },
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         const att_case *c = &cases[i];
@@ -133,12 +150,16 @@ static void test_degenerate(void) {
 
 int main(void) {
     static const att_case cases[] = {
-        { "vision 16x1025 d64", 16, 16, 64, 1025, 1025, 0, 0 },
-        { "llm decode 14/2 d64", 14, 2, 64, 1, 51, 1, 50 },
-        { "llm decode3 14/2 d64", 14, 2, 64, 3, 80, 1, 77 },
-        { "llm prefill 14/2 d64", 14, 2, 64, 100, 100, 1, 0 },
-        { "llm prefill+cache 14/2 d64", 14, 2, 64, 37, 60, 1, 23 },
-        { "odd 6/3 d24", 6, 3, 24, 45, 33, 0, 0 },
+        { "vision 16x1025 d64", 16, 16, 64, 1025, 1025, 0, 0, 0 },
+        { "llm decode 14/2 d64", 14, 2, 64, 1, 51, 1, 50, 0 },
+        { "llm decode3 14/2 d64", 14, 2, 64, 3, 80, 1, 77, 0 },
+        { "llm prefill 14/2 d64", 14, 2, 64, 100, 100, 1, 0, 0 },
+        { "llm prefill+cache 14/2 d64", 14, 2, 64, 37, 60, 1, 23, 0 },
+        { "odd 6/3 d24", 6, 3, 24, 45, 33, 0, 0, 0 },
+        { "cache decode 14/2 d64", 14, 2, 64, 1, 51, 1, 50, 70 },
+        { "cache decode3 14/2 d64", 14, 2, 64, 3, 80, 1, 77, 96 },
+        { "cache prefill 14/2 d64", 14, 2, 64, 100, 100, 1, 0, 128 },
+        { "cache prefill+cache 14/2 d64", 14, 2, 64, 37, 60, 1, 23, 61 },
     };
     isa_case isas[2];
     int n_isas = 0;
