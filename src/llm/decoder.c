@@ -156,6 +156,7 @@ typedef struct fwd {
     const mv_llm *m;
     mv_pool *pool;
     mv_kv_cache *kv;
+    mv_kv_cache *const *kvs; /* batch decode: row r is the next position of sequence kvs[r]; else NULL */
     int cap;
     float *x;          /* [cap, hidden] residual stream */
     float *h;          /* [cap, hidden] normed input / sublayer output */
@@ -176,13 +177,14 @@ static float *carve(float **p, size_t n) {
     return r;
 }
 
-static int fwd_init(fwd *f, const mv_llm *m, mv_pool *pool, mv_kv_cache *kv, int n) {
+/* max_keys: the most cache positions one query attends to. */
+static int fwd_init(fwd *f, const mv_llm *m, mv_pool *pool, mv_kv_cache *kv, int n, int max_keys) {
     memset(f, 0, sizeof *f);
     f->m = m;
     f->pool = pool;
     f->kv = kv;
     f->cap = n < MV_LLM_CHUNK ? n : MV_LLM_CHUNK;
-    f->score_stride = kv->len + n;
+    f->score_stride = max_keys;
     const size_t C = (size_t)f->cap, H = (size_t)m->hidden, hd = (size_t)m->head_dim;
     const size_t qd = (size_t)m->n_heads * hd, kvd = (size_t)m->n_kv_heads * hd, half = hd / 2;
     const size_t threads = (size_t)(pool ? mv_pool_threads(pool) : 1);
@@ -211,17 +213,34 @@ static int fwd_init(fwd *f, const mv_llm *m, mv_pool *pool, mv_kv_cache *kv, int
 
 /* cos/sin per position of the chunk: angle = float32(pos) * inv_freq in float32, as HF (linear
  * scaling divides the float32 position first, as upstream's `t / scaling_factor`). */
-static void rope_tables(fwd *f, int p0, int n) {
+static void rope_row(fwd *f, int r, int pos) {
     const int half = f->m->head_dim / 2;
     const mv_rope_call *rc = &f->rope;
+    float t = (float)pos;
+    if (rc->pos_div != 1.0f) t /= rc->pos_div;
+    for (int i = 0; i < half; i++) {
+        float angle = t * rc->inv_freq[i];
+        f->cos_t[(size_t)r * half + i] = cosf(angle) * rc->cos_sin_scale;
+        f->sin_t[(size_t)r * half + i] = sinf(angle) * rc->cos_sin_scale;
+    }
+}
+
+static void rope_tables(fwd *f, int p0, int n) {
+    for (int r = 0; r < n; r++) rope_row(f, r, p0 + r);
+}
+
+/* Batch decode: each sequence is its own forward call of one position, so a scaled-RoPE hook is
+ * evaluated per row with that sequence's end, exactly as a single-sequence call would. */
+static void rope_tables_batch(fwd *f, int n) {
+    const mv_llm *m = f->m;
     for (int r = 0; r < n; r++) {
-        float t = (float)(p0 + r);
-        if (rc->pos_div != 1.0f) t /= rc->pos_div;
-        for (int i = 0; i < half; i++) {
-            float angle = t * rc->inv_freq[i];
-            f->cos_t[(size_t)r * half + i] = cosf(angle) * rc->cos_sin_scale;
-            f->sin_t[(size_t)r * half + i] = sinf(angle) * rc->cos_sin_scale;
+        if (m->rope) {
+            float *inv = f->rope.inv_freq;
+            memcpy(inv, m->inv_freq, (size_t)(m->head_dim / 2) * sizeof *inv);
+            f->rope = (mv_rope_call){ inv, 1.0f, 1.0f };
+            m->rope(m, f->kvs[r]->len + 1, &f->rope);
         }
+        rope_row(f, r, f->kvs[r]->len);
     }
 }
 
@@ -266,16 +285,21 @@ static void project_qkv(fwd *f, const mv_llm_layer *L, int n) {
     }
 }
 
-/* Append the chunk's (rotated) keys and values at cache positions p0.. */
-static void store_kv(fwd *f, int layer, int p0, int n) {
+/* Copy row r's (rotated) keys and values to position pos of kv. */
+static void store_kv_row(fwd *f, mv_kv_cache *kv, int layer, int pos, int r) {
     const mv_llm *m = f->m;
     const size_t hd = (size_t)m->head_dim, kvd = (size_t)m->n_kv_heads * hd;
     for (int g = 0; g < m->n_kv_heads; g++) {
-        float *kc = mv_kv_k(f->kv, layer, g) + (size_t)p0 * hd, *vc = mv_kv_v(f->kv, layer, g) + (size_t)p0 * hd;
-        for (int r = 0; r < n; r++) {
-            memcpy(kc + r * hd, f->k + r * kvd + g * hd, hd * sizeof(float));
-            memcpy(vc + r * hd, f->v + r * kvd + g * hd, hd * sizeof(float));
-        }
+        memcpy(mv_kv_k(kv, layer, g) + (size_t)pos * hd, f->k + r * kvd + g * hd, hd * sizeof(float));
+        memcpy(mv_kv_v(kv, layer, g) + (size_t)pos * hd, f->v + r * kvd + g * hd, hd * sizeof(float));
+    }
+}
+
+/* Append the chunk's keys and values at cache positions p0.. (batch: each row to its own cache). */
+static void store_kv(fwd *f, int layer, int p0, int n) {
+    for (int r = 0; r < n; r++) {
+        if (f->kvs) store_kv_row(f, f->kvs[r], layer, f->kvs[r]->len, r);
+        else store_kv_row(f, f->kv, layer, p0 + r, r);
     }
 }
 
@@ -298,9 +322,23 @@ static void attn_item(void *ctx, int idx, int thread) {
                       hd, nq, j->p0 + b0 + nq, hd, scale, 1, j->p0 + b0, f->scores + (size_t)thread * f->score_stride);
 }
 
+/* Batch decode, one (sequence, head) item: the sequence's new query over its own cache. */
+static void attn_item_batch(void *ctx, int idx, int thread) {
+    const attn_job *j = ctx;
+    const fwd *f = j->f;
+    const mv_llm *m = f->m;
+    const int r = idx / m->n_heads, head = idx % m->n_heads;
+    const int g = head / (m->n_heads / m->n_kv_heads), hd = m->head_dim, stride = m->n_heads * hd;
+    const mv_kv_cache *kv = f->kvs[r];
+    const size_t off = (size_t)r * (size_t)stride + (size_t)head * (size_t)hd;
+    mv_attention_head(f->att + off, stride, f->q + off, stride, mv_kv_k(kv, j->layer, g), mv_kv_v(kv, j->layer, g), hd, 1,
+                      kv->len + 1, hd, 1.0f / sqrtf((float)hd), 1, kv->len, f->scores + (size_t)thread * f->score_stride);
+}
+
 static void attention(fwd *f, int layer, int p0, int n) {
     attn_job j = { f, layer, p0, n, (n + ATTN_QBLOCK - 1) / ATTN_QBLOCK };
-    mv_pool_for(f->pool, f->m->n_heads * j.n_blocks, attn_item, &j);
+    if (f->kvs) mv_pool_for(f->pool, f->m->n_heads * n, attn_item_batch, &j);
+    else mv_pool_for(f->pool, f->m->n_heads * j.n_blocks, attn_item, &j);
 }
 
 /* h = down(silu(gate(h)) * up(h)). */
@@ -327,10 +365,11 @@ static void mlp(fwd *f, const mv_llm_layer *L, int n) {
 /* One chunk of n positions through every layer; appends them to the cache. */
 static void run_chunk(fwd *f, const float *embeds, int n) {
     const mv_llm *m = f->m;
-    const int p0 = f->kv->len;
+    const int p0 = f->kvs ? 0 : f->kv->len;
     const size_t nh = (size_t)n * (size_t)m->hidden;
     memcpy(f->x, embeds, nh * sizeof(float));
-    rope_tables(f, p0, n);
+    if (f->kvs) rope_tables_batch(f, n);
+    else rope_tables(f, p0, n);
     for (int l = 0; l < m->n_layers; l++) {
         const mv_llm_layer *L = &m->layers[l];
         mv_rmsnorm(f->h, f->x, n, m->hidden, L->attn_norm, m->norm_eps);
@@ -343,7 +382,8 @@ static void run_chunk(fwd *f, const float *embeds, int n) {
         mlp(f, L, n);
         mv_add(f->x, f->h, nh);
     }
-    f->kv->len = p0 + n;
+    if (f->kvs) for (int r = 0; r < n; r++) f->kvs[r]->len++;
+    else f->kv->len = p0 + n;
 }
 
 /* logits [rows, vocab] for chunk rows first..first+rows-1. */
@@ -373,7 +413,7 @@ static mv_status forward(const mv_llm *m, mv_pool *pool, mv_kv_cache *kv, const 
     mv_status rc = check_forward(m, kv, embeds, n, err);
     if (rc != MV_OK) return rc;
     fwd f;
-    if (!fwd_init(&f, m, pool, kv, n))
+    if (!fwd_init(&f, m, pool, kv, n, kv->len + n))
         return mv_set_error(err, MV_ERR_NOMEM, "out of memory for the forward pass over %d positions", n);
     const size_t H = (size_t)m->hidden, V = (size_t)m->vocab;
     for (int s = 0; s < n; s += f.cap) {
@@ -394,4 +434,26 @@ mv_status mv_llm_forward(const mv_llm *m, mv_pool *pool, mv_kv_cache *kv, const 
 mv_status mv_llm_forward_all(const mv_llm *m, mv_pool *pool, mv_kv_cache *kv, const float *embeds, int n,
                              float *logits, mv_error *err) {
     return forward(m, pool, kv, embeds, n, logits, 1, err);
+}
+
+mv_status mv_llm_forward_batch(const mv_llm *m, mv_pool *pool, mv_kv_cache *const *kvs, const float *embeds, int n,
+                               float *logits, mv_error *err) {
+    if (!kvs || n < 1 || n > MV_LLM_CHUNK)
+        return mv_set_error(err, MV_ERR_ARG, "mv_llm_forward_batch: need 1..%d sequences (got %d)", MV_LLM_CHUNK, n);
+    int max_keys = 0;
+    for (int r = 0; r < n; r++) {
+        mv_status rc = check_forward(m, kvs[r], embeds, 1, err);
+        if (rc != MV_OK) return rc;
+        for (int q = 0; q < r; q++)
+            if (kvs[q] == kvs[r]) return mv_set_error(err, MV_ERR_ARG, "mv_llm_forward_batch: sequence %d repeats a KV cache", r);
+        if (kvs[r]->len + 1 > max_keys) max_keys = kvs[r]->len + 1;
+    }
+    fwd f;
+    if (!fwd_init(&f, m, pool, kvs[0], n, max_keys))
+        return mv_set_error(err, MV_ERR_NOMEM, "out of memory for a batched decode step of %d sequences", n);
+    f.kvs = kvs;
+    run_chunk(&f, embeds, n);
+    if (logits) chunk_logits(&f, 0, n, logits);
+    free(f.arena);
+    return MV_OK;
 }
