@@ -321,8 +321,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!(cs = calloc(1, sizeof *cs))) return MHD_NO;
         *con_cls = cs;
         if (!strcmp(url, "/v1/chat/completions")) { cs->counted = 1; atomic_fetch_add(&ctx->in_flight, 1); }
-        /* Refuse a declared oversize body before reading it (the connection is closed after). */
-        if (declared_too_large(ctx, c)) { cs->too_large = 1; return route(ctx, c, url, method, cs); }
+        /* An oversize body is read and dropped, not stored, then answered with 413: answering before
+         * the upload ends makes many clients report a broken pipe instead of the status. */
+        cs->too_large = declared_too_large(ctx, c);
         return MHD_YES;
     }
     if (*upload_size) {
