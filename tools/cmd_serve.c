@@ -46,7 +46,7 @@ static void usage_serve(FILE *f) {
 /* 1 on success, 0 on a usage error (message printed). */
 static int parse_serve_opts(int argc, char **argv, serve_opts *o) {
     *o = (serve_opts){ .host = "127.0.0.1", .port = 8080, .parallel = 1, .queue = 64, .max_body_mb = 32, .max_mpixels = 64 };
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int ok = 1;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage_serve(stdout); exit(0); }
@@ -65,7 +65,6 @@ static int parse_serve_opts(int argc, char **argv, serve_opts *o) {
         else if (!strcmp(a, "--ctx")) ok = cli_parse_int(v, a, 16, 1 << 20, &o->ctx);
         else { fprintf(stderr, "minivl: unknown option '%s' (see minivl serve --help)\n", a); return 0; }
         if (!ok) return 0;
-        i++;
     }
     if (!o->model_dir) { fprintf(stderr, "minivl: -m DIR is required\n"); return 0; }
     return 1;
