@@ -192,6 +192,21 @@ void mv_session_free(mv_session *s);
 mv_status mv_session_chat(mv_session *s, const mv_message *messages, int n_messages,
                           const mv_generate_params *params, mv_result *out, mv_error *err);
 
+/* Step-wise generation, for servers that interleave several sessions of one model.
+ * mv_session_begin preprocesses, tokenizes and prefills (as mv_session_chat does) but generates
+ * nothing; params (stop strings, callback) must stay valid until mv_session_end. mv_batch_decode then
+ * generates one token in each listed session that is active — sampling, streaming and stop rules
+ * per session, one forward pass for all of them together, so the weights are read once per step —
+ * and skips the others. mv_session_end returns the result (or the error that ended the generation)
+ * and makes the session free for another begin; ending an active session cancels it
+ * (MV_FINISH_CANCELLED). mv_session_chat is begin + decode until inactive + end. All sessions of one
+ * mv_batch_decode call must share a model and be used from that one thread. */
+mv_status mv_session_begin(mv_session *s, const mv_message *messages, int n_messages,
+                           const mv_generate_params *params, mv_error *err);
+mv_status mv_batch_decode(mv_session *const *sessions, int n_sessions, mv_error *err);
+int mv_session_active(const mv_session *s);
+mv_status mv_session_end(mv_session *s, mv_result *out, mv_error *err);
+
 /* The exact prompt string upstream's chat() would tokenize (images expanded to
  * <img><IMG_CONTEXT>*256*tiles</img>), for inspection. Free with mv_free. */
 mv_status mv_build_prompt(mv_model *model, const mv_message *messages, int n_messages, int max_tiles,

@@ -8,6 +8,90 @@
 #include "text/sampler.h"
 #include "vlm.h"
 
+typedef struct text_out {
+    char *s;           /* all complete text generated so far */
+    size_t len, cap;
+    size_t emitted;    /* bytes already passed to the callback */
+    int failed;
+} text_out;
+
+static void text_append(text_out *t, const char *p, size_t n) {
+    if (t->failed || n == 0) return;
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 1024;
+        while (cap < t->len + n + 1) cap *= 2;
+        char *g = realloc(t->s, cap);
+        if (!g) { t->failed = 1; return; }
+        t->s = g;
+        t->cap = cap;
+    }
+    memcpy(t->s + t->len, p, n);
+    t->len += n;
+    t->s[t->len] = 0;
+}
+
+/* Where a stop string occurs (its start), or -1. */
+static long find_stop(const text_out *t, const mv_generate_params *p) {
+    long best = -1;
+    for (int i = 0; i < p->n_stop; i++) {
+        if (!p->stop[i] || !*p->stop[i]) continue;
+        const char *hit = t->s ? strstr(t->s, p->stop[i]) : NULL;
+        if (hit && (best < 0 || hit - t->s < best)) best = hit - t->s;
+    }
+    return best;
+}
+
+/* Bytes at the end of the text that could begin a stop string must wait for more text. */
+static size_t held_back(const text_out *t, const mv_generate_params *p) {
+    size_t hold = 0;
+    for (int i = 0; i < p->n_stop; i++) {
+        const char *st = p->stop[i];
+        if (!st) continue;
+        size_t sl = strlen(st);
+        for (size_t k = sl > 1 ? sl - 1 : 0; k > hold; k--)
+            if (k <= t->len && memcmp(t->s + t->len - k, st, k) == 0) { hold = k; break; }
+    }
+    return hold;
+}
+
+/* Pass text up to `upto` to the callback; returns non-zero when the caller asked to stop. */
+static int emit_upto(text_out *t, const mv_generate_params *p, size_t upto, int32_t token) {
+    if (upto <= t->emitted) return 0;
+    int stop = p->on_token ? p->on_token(p->user, t->s + t->emitted, upto - t->emitted, token) : 0;
+    t->emitted = upto;
+    return stop;
+}
+
+static mv_status push_output(mv_result *r, int32_t tok, size_t *cap) {
+    if (r->n_output_ids + 1 > *cap) {
+        size_t nc = *cap ? *cap * 2 : 64;
+        int32_t *g = realloc(r->output_ids, nc * sizeof *g);
+        if (!g) return MV_ERR_NOMEM;
+        r->output_ids = g;
+        *cap = nc;
+    }
+    r->output_ids[r->n_output_ids++] = tok;
+    return MV_OK;
+}
+
+/* A generation between mv_session_begin and mv_session_end: one token per mv_batch_decode step. */
+typedef struct gen_state {
+    int begun, finished;
+    mv_generate_params p;
+    mv_result r;
+    float *logits;          /* [V] of the last position */
+    void *scratch;
+    mv_rng rng;
+    mv_tok_stream *ds;
+    text_out t;
+    size_t out_cap;
+    int step;
+    int32_t next_tok;       /* sampled, waiting for its forward pass */
+    double t0;
+    mv_status rc;           /* first error; reported by mv_session_end */
+    mv_error err;
+} gen_state;
+
 struct mv_session {
     mv_model *model;
     mv_kv_cache *kv;
@@ -15,6 +99,7 @@ struct mv_session {
     uint64_t *tags;    /* per position: 0 for text, an image fingerprint for image tokens */
     size_t n;          /* == cache length */
     size_t cap;
+    gen_state gen;
 };
 
 mv_generate_params mv_generate_default_params(void) {
@@ -59,6 +144,11 @@ mv_status mv_session_create(mv_model *model, mv_session **out, mv_error *err) {
 
 void mv_session_free(mv_session *s) {
     if (!s) return;
+    if (s->gen.begun) {
+        mv_result r;
+        mv_session_end(s, &r, NULL);
+        mv_result_free(&r);
+    }
     mv_kv_free(s->kv);
     free(s->ids);
     free(s->tags);
@@ -281,128 +371,145 @@ static mv_status prefill(request *q, mv_error *err) {
 
 /* ------------------------------------------------------------------ generation */
 
-typedef struct text_out {
-    char *s;           /* all complete text generated so far */
-    size_t len, cap;
-    size_t emitted;    /* bytes already passed to the callback */
-    int failed;
-} text_out;
-
-static void text_append(text_out *t, const char *p, size_t n) {
-    if (t->failed || n == 0) return;
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 1024;
-        while (cap < t->len + n + 1) cap *= 2;
-        char *g = realloc(t->s, cap);
-        if (!g) { t->failed = 1; return; }
-        t->s = g;
-        t->cap = cap;
-    }
-    memcpy(t->s + t->len, p, n);
-    t->len += n;
-    t->s[t->len] = 0;
+static void gen_release(gen_state *g) {
+    mv_tok_stream_free(g->ds);
+    free(g->scratch);
+    free(g->logits);
+    g->ds = NULL;
+    g->scratch = NULL;
+    g->logits = NULL;
 }
 
-/* Where a stop string occurs (its start), or -1. */
-static long find_stop(const text_out *t, const mv_generate_params *p) {
-    long best = -1;
-    for (int i = 0; i < p->n_stop; i++) {
-        if (!p->stop[i] || !*p->stop[i]) continue;
-        const char *hit = t->s ? strstr(t->s, p->stop[i]) : NULL;
-        if (hit && (best < 0 || hit - t->s < best)) best = hit - t->s;
+/* The generation is over: pass the rest of the text to the callback and fill the result. */
+static void gen_finish(gen_state *g, mv_finish finish) {
+    if (g->finished) return;
+    g->finished = 1;
+    g->r.finish = finish;
+    if (g->rc == MV_OK && finish == MV_FINISH_LENGTH) {
+        const char *piece;
+        size_t piece_len;
+        g->rc = mv_tok_stream_flush(g->ds, &piece, &piece_len, &g->err);
+        if (g->rc == MV_OK) text_append(&g->t, piece, piece_len);
     }
-    return best;
+    if (g->rc == MV_OK && finish != MV_FINISH_CANCELLED) emit_upto(&g->t, &g->p, g->t.len, -1);
+    g->r.timings.decode_ms = mv_now_ms() - g->t0;
+    g->r.timings.decode_tokens = (int)g->r.n_output_ids;
+    if (g->rc == MV_OK && g->t.failed) g->rc = mv_set_error(&g->err, MV_ERR_NOMEM, "out of memory");
+    g->r.text = g->t.s ? g->t.s : calloc(1, 1);
+    if (g->t.s) g->t.s[g->t.len] = 0;
+    g->t.s = NULL;
+    if (g->rc == MV_OK && !g->r.text) g->rc = mv_set_error(&g->err, MV_ERR_NOMEM, "out of memory");
+    gen_release(g);
 }
 
-/* Bytes at the end of the text that could begin a stop string must wait for more text. */
-static size_t held_back(const text_out *t, const mv_generate_params *p) {
-    size_t hold = 0;
-    for (int i = 0; i < p->n_stop; i++) {
-        const char *st = p->stop[i];
-        if (!st) continue;
-        size_t sl = strlen(st);
-        for (size_t k = sl > 1 ? sl - 1 : 0; k > hold; k--)
-            if (k <= t->len && memcmp(t->s + t->len - k, st, k) == 0) { hold = k; break; }
+static void gen_fail(gen_state *g, mv_status rc, const mv_error *err) {
+    if (g->rc == MV_OK) {
+        g->rc = rc;
+        if (err) g->err = *err;
+        g->err.code = rc;
     }
-    return hold;
+    gen_finish(g, MV_FINISH_CANCELLED);
 }
 
-/* Pass text up to `upto` to the callback; returns non-zero when the caller asked to stop. */
-static int emit_upto(text_out *t, const mv_generate_params *p, size_t upto, int32_t token) {
-    if (upto <= t->emitted) return 0;
-    int stop = p->on_token ? p->on_token(p->user, t->s + t->emitted, upto - t->emitted, token) : 0;
-    t->emitted = upto;
-    return stop;
+/* Sample the next token, stream its text and apply the stop rules. Returns 1 when the token must
+ * still run through the model (the generation goes on), 0 when the generation has finished. */
+static int gen_sample(mv_session *s) {
+    gen_state *g = &s->gen;
+    mv_model *m = s->model;
+    if (g->step >= g->p.max_new_tokens) { gen_finish(g, MV_FINISH_LENGTH); return 0; }
+    int32_t tok = mv_sample(&g->p.sampling, g->logits, mv_llm_vocab(m->llm), s->ids, s->n, &g->rng, g->scratch);
+    g->step++;
+    if (push_output(&g->r, tok, &g->out_cap) != MV_OK) {
+        gen_fail(g, mv_set_error(&g->err, MV_ERR_NOMEM, "out of memory"), NULL);
+        return 0;
+    }
+    if (g->p.stop_at_eos && (tok == m->end_id || tok == m->eos_id)) { gen_finish(g, MV_FINISH_STOP); return 0; }
+    const char *piece;
+    size_t piece_len;
+    mv_error e;
+    mv_status rc = mv_tok_stream_push(g->ds, tok, &piece, &piece_len, &e);
+    if (rc != MV_OK) { gen_fail(g, rc, &e); return 0; }
+    text_append(&g->t, piece, piece_len);
+    long stop_at = find_stop(&g->t, &g->p);
+    if (stop_at >= 0) {
+        g->t.len = (size_t)stop_at;
+        emit_upto(&g->t, &g->p, g->t.len, tok);
+        gen_finish(g, MV_FINISH_STOP);
+        return 0;
+    }
+    if (emit_upto(&g->t, &g->p, g->t.len - held_back(&g->t, &g->p), tok)) { gen_finish(g, MV_FINISH_CANCELLED); return 0; }
+    if (g->step == g->p.max_new_tokens || s->n >= s->cap) { gen_finish(g, MV_FINISH_LENGTH); return 0; }
+    g->next_tok = tok;
+    return 1;
 }
 
-static mv_status push_output(mv_result *r, int32_t tok, size_t *cap) {
-    if (r->n_output_ids + 1 > *cap) {
-        size_t nc = *cap ? *cap * 2 : 64;
-        int32_t *g = realloc(r->output_ids, nc * sizeof *g);
-        if (!g) return MV_ERR_NOMEM;
-        r->output_ids = g;
-        *cap = nc;
+/* The forward pass of the sampled token succeeded: it is now in the cache. */
+static void gen_commit(mv_session *s) {
+    s->ids[s->n] = s->gen.next_tok;
+    s->tags[s->n] = 0;
+    s->n++;
+}
+
+/* One forward pass over the sampled tokens of k sessions (k >= 1), each on its own KV cache. */
+static mv_status batch_forward(mv_session *const *ss, int k, mv_error *err) {
+    mv_model *m = ss[0]->model;
+    const size_t H = (size_t)mv_llm_hidden(m->llm), V = (size_t)mv_llm_vocab(m->llm);
+    float *embeds = malloc((size_t)k * H * sizeof *embeds);
+    float *logits = malloc((size_t)k * V * sizeof *logits);
+    mv_kv_cache **kvs = malloc((size_t)k * sizeof *kvs);
+    mv_status rc = embeds && logits && kvs ? MV_OK : mv_set_error(err, MV_ERR_NOMEM, "out of memory");
+    for (int i = 0; rc == MV_OK && i < k; i++) {
+        kvs[i] = ss[i]->kv;
+        rc = mv_llm_embed(m->llm, &ss[i]->gen.next_tok, 1, embeds + (size_t)i * H, err);
     }
-    r->output_ids[r->n_output_ids++] = tok;
+    if (rc == MV_OK) rc = mv_llm_forward_batch(m->llm, m->pool, kvs, embeds, k, logits, err);
+    for (int i = 0; rc == MV_OK && i < k; i++) memcpy(ss[i]->gen.logits, logits + (size_t)i * V, V * sizeof *logits);
+    free(embeds);
+    free(logits);
+    free(kvs);
+    return rc;
+}
+
+mv_status mv_batch_decode(mv_session *const *sessions, int n, mv_error *err) {
+    if (n < 0 || (n > 0 && !sessions)) return mv_set_error(err, MV_ERR_ARG, "mv_batch_decode: no sessions");
+    for (int i = 0; i < n; i++) {
+        if (!sessions[i] || sessions[i]->model != sessions[0]->model)
+            return mv_set_error(err, MV_ERR_ARG, "mv_batch_decode: session %d is NULL or belongs to another model", i);
+        for (int j = 0; j < i; j++)
+            if (sessions[j] == sessions[i]) return mv_set_error(err, MV_ERR_ARG, "mv_batch_decode: session %d is listed twice", i);
+    }
+    mv_session **go = malloc((size_t)(n ? n : 1) * sizeof *go);
+    if (!go) return mv_set_error(err, MV_ERR_NOMEM, "out of memory");
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (mv_session_active(sessions[i]) && gen_sample(sessions[i])) go[k++] = sessions[i];
+    mv_error e;
+    mv_status rc = k ? batch_forward(go, k, &e) : MV_OK;
+    for (int i = 0; i < k; i++) {
+        if (rc == MV_OK) gen_commit(go[i]);
+        else {
+            mv_kv_truncate(go[i]->kv, (int)go[i]->n);
+            gen_fail(&go[i]->gen, rc, &e);
+        }
+    }
+    free(go);
     return MV_OK;
 }
 
-static mv_status generate(request *q, mv_error *err) {
-    mv_session *s = q->s;
-    mv_model *m = s->model;
-    const mv_generate_params *p = q->p;
-    const int V = mv_llm_vocab(m->llm), H = mv_llm_hidden(m->llm);
-    mv_rng rng;
-    mv_rng_seed(&rng, p->sampling.seed);
-    void *scratch = malloc(mv_sample_scratch_bytes(V));
-    float *embed = malloc((size_t)H * sizeof *embed);
-    mv_tok_stream *ds = NULL;
-    text_out t = { 0 };
-    size_t out_cap = 0;
-    mv_status rc = (scratch && embed) ? mv_tok_stream_new(m->tok, &ds, err) : mv_set_error(err, MV_ERR_NOMEM, "out of memory");
-    q->r->finish = MV_FINISH_LENGTH;
-    double t0 = mv_now_ms();
-    for (int step = 0; rc == MV_OK && step < p->max_new_tokens; step++) {
-        int32_t tok = mv_sample(&p->sampling, q->logits, V, s->ids, s->n, &rng, scratch);
-        if (push_output(q->r, tok, &out_cap) != MV_OK) { rc = mv_set_error(err, MV_ERR_NOMEM, "out of memory"); break; }
-        if (p->stop_at_eos && (tok == m->end_id || tok == m->eos_id)) { q->r->finish = MV_FINISH_STOP; break; }
-        const char *piece;
-        size_t piece_len;
-        if ((rc = mv_tok_stream_push(ds, tok, &piece, &piece_len, err)) != MV_OK) break;
-        text_append(&t, piece, piece_len);
-        long stop_at = find_stop(&t, p);
-        if (stop_at >= 0) {
-            t.len = (size_t)stop_at;
-            emit_upto(&t, p, t.len, tok);
-            q->r->finish = MV_FINISH_STOP;
-            break;
-        }
-        if (emit_upto(&t, p, t.len - held_back(&t, p), tok)) { q->r->finish = MV_FINISH_CANCELLED; break; }
-        if (step + 1 == p->max_new_tokens) break;
-        if (s->n >= s->cap) { q->r->finish = MV_FINISH_LENGTH; break; }
-        rc = mv_llm_embed(m->llm, &tok, 1, embed, err);
-        if (rc == MV_OK) rc = mv_llm_forward(m->llm, m->pool, s->kv, embed, 1, q->logits, err);
-        if (rc == MV_OK) { s->ids[s->n] = tok; s->tags[s->n] = 0; s->n++; }
-        else mv_kv_truncate(s->kv, (int)s->n);
+int mv_session_active(const mv_session *s) { return s && s->gen.begun && !s->gen.finished; }
+
+mv_status mv_session_end(mv_session *s, mv_result *out, mv_error *err) {
+    memset(out, 0, sizeof *out);
+    if (!s || !s->gen.begun) return mv_set_error(err, MV_ERR_ARG, "mv_session_end: no generation was begun");
+    gen_state *g = &s->gen;
+    gen_finish(g, MV_FINISH_CANCELLED);
+    mv_status rc = g->rc;
+    if (rc == MV_OK) *out = g->r;
+    else {
+        if (err) *err = g->err;
+        mv_result_free(&g->r);
     }
-    if (rc == MV_OK && q->r->finish != MV_FINISH_STOP && q->r->finish != MV_FINISH_CANCELLED) {
-        const char *piece;
-        size_t piece_len;
-        rc = mv_tok_stream_flush(ds, &piece, &piece_len, err);
-        if (rc == MV_OK) text_append(&t, piece, piece_len);
-        emit_upto(&t, p, t.len, -1);
-    } else if (rc == MV_OK && q->r->finish == MV_FINISH_STOP) {
-        emit_upto(&t, p, t.len, -1);
-    }
-    q->r->timings.decode_ms = mv_now_ms() - t0;
-    q->r->timings.decode_tokens = (int)q->r->n_output_ids;
-    if (rc == MV_OK && t.failed) rc = mv_set_error(err, MV_ERR_NOMEM, "out of memory");
-    q->r->text = t.s ? t.s : calloc(1, 1);
-    if (t.s) t.s[t.len] = 0;
-    if (rc == MV_OK && !q->r->text) rc = mv_set_error(err, MV_ERR_NOMEM, "out of memory");
-    mv_tok_stream_free(ds);
-    free(embed);
-    free(scratch);
+    memset(g, 0, sizeof *g);
     return rc;
 }
 
@@ -420,45 +527,80 @@ static mv_status fill_result_images(request *q, mv_error *err) {
     return MV_OK;
 }
 
-mv_status mv_session_chat(mv_session *s, const mv_message *msgs, int n_msgs, const mv_generate_params *params,
-                          mv_result *out, mv_error *err) {
-    memset(out, 0, sizeof *out);
-    mv_generate_params defaults = mv_generate_default_params();
-    if (!s || (!msgs && n_msgs)) return mv_set_error(err, MV_ERR_ARG, "no session or messages");
-    request q = { .s = s, .p = params ? params : &defaults, .r = out };
+/* Preprocess, tokenize and prefill; on success the prompt's ids and last logits move into s->gen. */
+static mv_status begin_request(request *q, const mv_message *msgs, int n_msgs, mv_error *err) {
+    mv_session *s = q->s;
     mv_model *m = s->model;
-    out->timings.load_ms = m->load_ms;
     const mv_image **images = NULL;
     int n_images = 0;
     double t0 = mv_now_ms();
     mv_status rc = collect_images(msgs, n_msgs, &images, &n_images, err);
-    if (rc == MV_OK) rc = mv_images_preprocess(m, images, n_images, q.p->max_tiles, &q.batch, err);
-    if (rc == MV_OK && !(q.image_tags = calloc((size_t)(n_images ? n_images : 1), sizeof *q.image_tags)))
+    if (rc == MV_OK) rc = mv_images_preprocess(m, images, n_images, q->p->max_tiles, &q->batch, err);
+    if (rc == MV_OK && !(q->image_tags = calloc((size_t)(n_images ? n_images : 1), sizeof *q->image_tags)))
         rc = mv_set_error(err, MV_ERR_NOMEM, "out of memory");
-    for (int i = 0; rc == MV_OK && i < q.batch.n_images; i++)
-        q.image_tags[i] = fingerprint_tiles(&q.batch.tiles[i], m->cfg.force_image_size);
-    out->timings.preprocess_ms = mv_now_ms() - t0;
-    if (rc == MV_OK) rc = fill_result_images(&q, err);
-    if (rc == MV_OK) rc = tokenize_prompt(&q, msgs, n_msgs, err);
-    if (rc == MV_OK && !(q.logits = malloc((size_t)mv_llm_vocab(m->llm) * sizeof *q.logits)))
+    for (int i = 0; rc == MV_OK && i < q->batch.n_images; i++)
+        q->image_tags[i] = fingerprint_tiles(&q->batch.tiles[i], m->cfg.force_image_size);
+    q->r->timings.preprocess_ms = mv_now_ms() - t0;
+    if (rc == MV_OK) rc = fill_result_images(q, err);
+    if (rc == MV_OK) rc = tokenize_prompt(q, msgs, n_msgs, err);
+    if (rc == MV_OK && !(q->logits = malloc((size_t)mv_llm_vocab(m->llm) * sizeof *q->logits)))
         rc = mv_set_error(err, MV_ERR_NOMEM, "out of memory");
     if (rc == MV_OK) {
-        choose_prefix(&q);
-        rc = prefill(&q, err);
+        choose_prefix(q);
+        rc = prefill(q, err);
     }
-    if (rc == MV_OK) rc = generate(&q, err);
-    if (rc == MV_OK) {
-        out->input_ids = q.ids;
-        out->n_input_ids = q.n_ids;
-        q.ids = NULL;
-    } else {
-        mv_result_free(out);
+    free(images);
+    return rc;
+}
+
+/* Sampler, stream decoder and result for the generation that follows a successful prefill. */
+static mv_status gen_start(mv_session *s, request *q, mv_error *err) {
+    gen_state *g = &s->gen;
+    mv_rng_seed(&g->rng, g->p.sampling.seed);
+    g->scratch = malloc(mv_sample_scratch_bytes(mv_llm_vocab(s->model->llm)));
+    if (!g->scratch) return mv_set_error(err, MV_ERR_NOMEM, "out of memory");
+    mv_status rc = mv_tok_stream_new(s->model->tok, &g->ds, err);
+    if (rc != MV_OK) return rc;
+    g->logits = q->logits;
+    q->logits = NULL;
+    g->r.input_ids = q->ids;
+    g->r.n_input_ids = q->n_ids;
+    q->ids = NULL;
+    g->r.finish = MV_FINISH_LENGTH;
+    g->t0 = mv_now_ms();
+    g->begun = 1;
+    return MV_OK;
+}
+
+mv_status mv_session_begin(mv_session *s, const mv_message *msgs, int n_msgs, const mv_generate_params *params,
+                           mv_error *err) {
+    if (!s || (!msgs && n_msgs) || n_msgs < 0) return mv_set_error(err, MV_ERR_ARG, "no session or messages");
+    if (s->gen.begun) return mv_set_error(err, MV_ERR_ARG, "the session already has a generation in progress");
+    gen_state *g = &s->gen;
+    memset(g, 0, sizeof *g);
+    g->p = params ? *params : mv_generate_default_params();
+    g->r.timings.load_ms = s->model->load_ms;
+    request q = { .s = s, .p = &g->p, .r = &g->r };
+    mv_status rc = begin_request(&q, msgs, n_msgs, err);
+    if (rc == MV_OK) rc = gen_start(s, &q, err);
+    if (rc != MV_OK) {
+        gen_release(g);
+        mv_result_free(&g->r);
+        memset(g, 0, sizeof *g);
     }
     free(q.logits);
     free(q.ids);
     free(q.tags);
     free(q.image_tags);
-    free(images);
     mv_image_batch_free(&q.batch);
     return rc;
+}
+
+mv_status mv_session_chat(mv_session *s, const mv_message *msgs, int n_msgs, const mv_generate_params *params,
+                          mv_result *out, mv_error *err) {
+    memset(out, 0, sizeof *out);
+    mv_status rc = mv_session_begin(s, msgs, n_msgs, params, err);
+    if (rc != MV_OK) return rc;
+    while (mv_session_active(s)) mv_batch_decode(&s, 1, NULL);
+    return mv_session_end(s, out, err);
 }

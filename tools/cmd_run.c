@@ -44,18 +44,6 @@ static void usage_run(FILE *f) {
             "  --dump-tensors FILE    write pixel_values, vit_embeds, logits_last (F32 safetensors)\n");
 }
 
-static int parse_int(const char *s, const char *opt, int lo, int hi, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v < lo || v > hi) {
-        fprintf(stderr, "minivl: %s expects an integer in [%d, %d], got '%s'\n", opt, lo, hi, s);
-        return 0;
-    }
-    *out = (int)v;
-    return 1;
-}
-
 static int parse_float(const char *s, const char *opt, float lo, float hi, float *out) {
     char *end;
     errno = 0;
@@ -90,15 +78,15 @@ static int parse_run_opts(int argc, char **argv, run_opts *o) {
             if (o->n_images == 64) { fprintf(stderr, "minivl: at most 64 images\n"); return 0; }
             o->images[o->n_images++] = v;
         }
-        else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens")) ok = parse_int(v, a, 0, 1 << 20, &o->gp.max_new_tokens);
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = parse_int(v, a, 1, 256, &o->mp.n_threads);
-        else if (!strcmp(a, "--max-tiles")) { ok = parse_int(v, a, 1, 64, &o->gp.max_tiles); o->mp.max_tiles = o->gp.max_tiles; }
-        else if (!strcmp(a, "--ctx")) ok = parse_int(v, a, 16, 1 << 20, &o->mp.context_length);
+        else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens")) ok = cli_parse_int(v, a, 0, 1 << 20, &o->gp.max_new_tokens);
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = cli_parse_int(v, a, 1, 256, &o->mp.n_threads);
+        else if (!strcmp(a, "--max-tiles")) { ok = cli_parse_int(v, a, 1, 64, &o->gp.max_tiles); o->mp.max_tiles = o->gp.max_tiles; }
+        else if (!strcmp(a, "--ctx")) ok = cli_parse_int(v, a, 16, 1 << 20, &o->mp.context_length);
         else if (!strcmp(a, "--temp")) ok = parse_float(v, a, 0, 100, &o->gp.sampling.temperature);
-        else if (!strcmp(a, "--top-k")) ok = parse_int(v, a, 0, 1 << 24, &o->gp.sampling.top_k);
+        else if (!strcmp(a, "--top-k")) ok = cli_parse_int(v, a, 0, 1 << 24, &o->gp.sampling.top_k);
         else if (!strcmp(a, "--top-p")) ok = parse_float(v, a, 0, 1, &o->gp.sampling.top_p);
         else if (!strcmp(a, "--repeat-penalty")) ok = parse_float(v, a, 0.01f, 100, &o->gp.sampling.repeat_penalty);
-        else if (!strcmp(a, "--seed")) { ok = parse_int(v, a, 0, 2147483647, &seed); o->gp.sampling.seed = (uint64_t)seed; }
+        else if (!strcmp(a, "--seed")) { ok = cli_parse_int(v, a, 0, 2147483647, &seed); o->gp.sampling.seed = (uint64_t)seed; }
         else { fprintf(stderr, "minivl: unknown option '%s' (see minivl run --help)\n", a); return 0; }
         if (!ok) return 0;
         i += takes;

@@ -1,6 +1,7 @@
 #include "conversation.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <limits.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
@@ -17,6 +18,18 @@ mv_status cli_error(mv_error *err, mv_status code, const char *fmt, ...) {
         va_end(ap);
     }
     return code;
+}
+
+int cli_parse_int(const char *s, const char *opt, int lo, int hi, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || end == s || v < lo || v > hi) {
+        fprintf(stderr, "minivl: %s expects an integer in [%d, %d], got '%s'\n", opt, lo, hi, s);
+        return 0;
+    }
+    *out = (int)v;
+    return 1;
 }
 
 static int grow(void **p, int *cap, int need, size_t elem) {
@@ -214,19 +227,22 @@ static mv_status parse_message(conversation *c, const cJSON *m, int idx, const i
     return rc;
 }
 
-mv_status conversation_from_json(conversation *c, const char *json, size_t len, const image_policy *pol, mv_error *err) {
-    cJSON *root = cJSON_ParseWithLength(json, len);
-    if (!cJSON_IsArray(root)) {
-        cJSON_Delete(root);
+mv_status conversation_from_cjson(conversation *c, const cJSON *messages, const image_policy *pol, mv_error *err) {
+    if (!cJSON_IsArray(messages))
         return cli_error(err, MV_ERR_ARG, "messages must be a JSON array of {\"role\", \"content\"} objects");
-    }
     mv_status rc = MV_OK;
     int idx = 0;
     const cJSON *m;
-    cJSON_ArrayForEach(m, root) {
+    cJSON_ArrayForEach(m, messages) {
         if ((rc = parse_message(c, m, idx++, pol, err)) != MV_OK) break;
     }
-    cJSON_Delete(root);
     if (rc == MV_OK && c->n_msgs == 0) rc = cli_error(err, MV_ERR_ARG, "messages is empty");
+    return rc;
+}
+
+mv_status conversation_from_json(conversation *c, const char *json, size_t len, const image_policy *pol, mv_error *err) {
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    mv_status rc = conversation_from_cjson(c, root, pol, err);
+    cJSON_Delete(root);
     return rc;
 }

@@ -26,6 +26,10 @@ typedef struct image_policy {
  * data:...;base64,...). Text parts are joined with "\n". */
 mv_status conversation_from_json(conversation *c, const char *json, size_t len, const image_policy *policy,
                                  mv_error *err);
+/* The same from an already parsed JSON array (the server's request body). */
+struct cJSON;
+mv_status conversation_from_cjson(conversation *c, const struct cJSON *messages, const image_policy *policy,
+                                  mv_error *err);
 /* Append one message; images (already loaded, ownership taken) go with it. */
 mv_status conversation_add(conversation *c, mv_role role, const char *text, mv_image **images, int n_images,
                            mv_error *err);
@@ -37,5 +41,8 @@ void conversation_clear(conversation *c);
 
 /* Fill err like the library does. Returns code. */
 mv_status cli_error(mv_error *err, mv_status code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* An integer option value in [lo, hi]; prints a message naming opt and returns 0 when it is not. */
+int cli_parse_int(const char *s, const char *opt, int lo, int hi, int *out);
 
 #endif

@@ -12,6 +12,7 @@ static void usage(FILE *f) {
             "  run        answer a question about images (streams the answer)\n"
             "  chat       interactive chat (/image PATH, /reset, /quit)\n"
             "  tokenize   tokenize text (--jsonl for batch)\n"
+            "  serve      OpenAI-compatible HTTP server (/v1/chat/completions)\n"
             "  synth      write a SYNTH-1 synthetic checkpoint from a config.json\n",
             MINIVL_VERSION);
 }
@@ -23,6 +24,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) { usage(stdout); return 0; }
     if (!strcmp(cmd, "run")) return mv_cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "chat")) return mv_cmd_chat(argc - 1, argv + 1);
+    if (!strcmp(cmd, "serve")) return mv_cmd_serve(argc - 1, argv + 1);
     if (!strcmp(cmd, "synth")) return mv_cmd_synth(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize")) return mv_cmd_tokenize(argc - 1, argv + 1);
     fprintf(stderr, "minivl: unknown command '%s'\n", cmd);

@@ -153,6 +153,7 @@ typedef struct fwd {
     const mv_llm *m;
     mv_pool *pool;
     mv_kv_cache *kv;
+    mv_kv_cache *const *kvs; /* batch decode: row r is the next position of sequence kvs[r]; else NULL */
     int cap;
     float *x;          /* [cap, hidden] residual stream */
     float *h;          /* [cap, hidden] normed input / sublayer output */
@@ -202,17 +203,34 @@ static int fwd_init(fwd *f, const mv_llm *m, mv_pool *pool, mv_kv_cache *kv, int
 
 /* cos/sin per position of the chunk: angle = float32(pos) * inv_freq in float32, as HF (linear
  * scaling divides the float32 position first, as upstream's `t / scaling_factor`). */
-static void rope_tables(fwd *f, int p0, int n) {
+static void rope_row(fwd *f, int r, int pos) {
     const int half = f->m->head_dim / 2;
     const mv_rope_call *rc = &f->rope;
+    float t = (float)pos;
+    if (rc->pos_div != 1.0f) t /= rc->pos_div;
+    for (int i = 0; i < half; i++) {
+        float angle = t * rc->inv_freq[i];
+        f->cos_t[(size_t)r * half + i] = cosf(angle) * rc->cos_sin_scale;
+        f->sin_t[(size_t)r * half + i] = sinf(angle) * rc->cos_sin_scale;
+    }
+}
+
+static void rope_tables(fwd *f, int p0, int n) {
+    for (int r = 0; r < n; r++) rope_row(f, r, p0 + r);
+}
+
+/* Batch decode: each sequence is its own forward call of one position, so a scaled-RoPE hook is
+ * evaluated per row with that sequence's end, exactly as a single-sequence call would. */
+static void rope_tables_batch(fwd *f, int n) {
+    const mv_llm *m = f->m;
     for (int r = 0; r < n; r++) {
-        float t = (float)(p0 + r);
-        if (rc->pos_div != 1.0f) t /= rc->pos_div;
-        for (int i = 0; i < half; i++) {
-            float angle = t * rc->inv_freq[i];
-            f->cos_t[(size_t)r * half + i] = cosf(angle) * rc->cos_sin_scale;
-            f->sin_t[(size_t)r * half + i] = sinf(angle) * rc->cos_sin_scale;
+        if (m->rope) {
+            float *inv = f->rope.inv_freq;
+            memcpy(inv, m->inv_freq, (size_t)(m->head_dim / 2) * sizeof *inv);
+            f->rope = (mv_rope_call){ inv, 1.0f, 1.0f };
+            m->rope(m, f->kvs[r]->len + 1, &f->rope);
         }
+        rope_row(f, r, f->kvs[r]->len);
     }
 }
 
@@ -257,27 +275,45 @@ static void project_qkv(fwd *f, const mv_llm_layer *L, int n) {
     }
 }
 
-/* Append the chunk's (rotated) keys and values at cache positions p0.. */
-static void store_kv(fwd *f, int layer, int p0, int n) {
+/* Copy row r's (rotated) keys and values to position pos of kv. */
+static void store_kv_row(fwd *f, mv_kv_cache *kv, int layer, int pos, int r) {
     const mv_llm *m = f->m;
     const size_t hd = (size_t)m->head_dim, kvd = (size_t)m->n_kv_heads * hd;
     for (int g = 0; g < m->n_kv_heads; g++) {
-        float *kc = mv_kv_k(f->kv, layer, g) + (size_t)p0 * hd, *vc = mv_kv_v(f->kv, layer, g) + (size_t)p0 * hd;
-        for (int r = 0; r < n; r++) {
-            memcpy(kc + r * hd, f->k + r * kvd + g * hd, hd * sizeof(float));
-            memcpy(vc + r * hd, f->v + r * kvd + g * hd, hd * sizeof(float));
-        }
+        memcpy(mv_kv_k(kv, layer, g) + (size_t)pos * hd, f->k + r * kvd + g * hd, hd * sizeof(float));
+        memcpy(mv_kv_v(kv, layer, g) + (size_t)pos * hd, f->v + r * kvd + g * hd, hd * sizeof(float));
     }
 }
 
-/* Causal attention of the chunk's queries (positions p0..p0+n-1) over cache positions 0..p0+n-1, all
- * heads at once; the cache's per-head blocks are read in place through the KV head stride. */
-static void attention(fwd *f, int layer, int p0, int n) {
+/* Append the chunk's keys and values at cache positions p0.. (batch: each row to its own cache). */
+static void store_kv(fwd *f, int layer, int p0, int n) {
+    for (int r = 0; r < n; r++) {
+        if (f->kvs) store_kv_row(f, f->kvs[r], layer, f->kvs[r]->len, r);
+        else store_kv_row(f, f->kv, layer, p0 + r, r);
+    }
+}
+
+/* Causal attention of one sequence's queries (positions p0..p0+n-1) over its cache positions
+ * 0..p0+n-1, all heads at once; the cache's per-head blocks are read in place through the KV head
+ * stride. */
+static void attention_one(fwd *f, const mv_kv_cache *kv, int layer, float *out, const float *q, int p0, int n) {
     const mv_llm *m = f->m;
     const int hd = m->head_dim, stride = m->n_heads * hd;
-    const size_t head_stride = (size_t)f->kv->capacity * (size_t)hd;
-    mv_attention_kv(f->pool, f->att, stride, f->q, stride, mv_kv_k(f->kv, layer, 0), mv_kv_v(f->kv, layer, 0), hd,
-                    head_stride, m->n_heads, m->n_kv_heads, hd, n, p0 + n, 1.0f / sqrtf((float)hd), 1, p0);
+    const size_t head_stride = (size_t)kv->capacity * (size_t)hd;
+    mv_attention_kv(f->pool, out, stride, q, stride, mv_kv_k(kv, layer, 0), mv_kv_v(kv, layer, 0), hd, head_stride,
+                    m->n_heads, m->n_kv_heads, hd, n, p0 + n, 1.0f / sqrtf((float)hd), 1, p0);
+}
+
+/* Batch decode: row r is the new query of sequence kvs[r], attending over its own cache. */
+static void attention(fwd *f, int layer, int p0, int n) {
+    if (!f->kvs) {
+        attention_one(f, f->kv, layer, f->att, f->q, p0, n);
+        return;
+    }
+    const size_t stride = (size_t)f->m->n_heads * (size_t)f->m->head_dim;
+    for (int r = 0; r < n; r++)
+        attention_one(f, f->kvs[r], layer, f->att + (size_t)r * stride, f->q + (size_t)r * stride, f->kvs[r]->len, 1);
+}
 }
 
 /* h = down(silu(gate(h)) * up(h)). */
@@ -304,10 +340,11 @@ static void mlp(fwd *f, const mv_llm_layer *L, int n) {
 /* One chunk of n positions through every layer; appends them to the cache. */
 static void run_chunk(fwd *f, const float *embeds, int n) {
     const mv_llm *m = f->m;
-    const int p0 = f->kv->len;
+    const int p0 = f->kvs ? 0 : f->kv->len;
     const size_t nh = (size_t)n * (size_t)m->hidden;
     memcpy(f->x, embeds, nh * sizeof(float));
-    rope_tables(f, p0, n);
+    if (f->kvs) rope_tables_batch(f, n);
+    else rope_tables(f, p0, n);
     for (int l = 0; l < m->n_layers; l++) {
         const mv_llm_layer *L = &m->layers[l];
         mv_rmsnorm(f->h, f->x, n, m->hidden, L->attn_norm, m->norm_eps);
@@ -320,7 +357,8 @@ static void run_chunk(fwd *f, const float *embeds, int n) {
         mlp(f, L, n);
         mv_add(f->x, f->h, nh);
     }
-    f->kv->len = p0 + n;
+    if (f->kvs) for (int r = 0; r < n; r++) f->kvs[r]->len++;
+    else f->kv->len = p0 + n;
 }
 
 /* logits [rows, vocab] for chunk rows first..first+rows-1. */
@@ -371,4 +409,24 @@ mv_status mv_llm_forward(const mv_llm *m, mv_pool *pool, mv_kv_cache *kv, const 
 mv_status mv_llm_forward_all(const mv_llm *m, mv_pool *pool, mv_kv_cache *kv, const float *embeds, int n,
                              float *logits, mv_error *err) {
     return forward(m, pool, kv, embeds, n, logits, 1, err);
+}
+
+mv_status mv_llm_forward_batch(const mv_llm *m, mv_pool *pool, mv_kv_cache *const *kvs, const float *embeds, int n,
+                               float *logits, mv_error *err) {
+    if (!kvs || n < 1 || n > MV_LLM_CHUNK)
+        return mv_set_error(err, MV_ERR_ARG, "mv_llm_forward_batch: need 1..%d sequences (got %d)", MV_LLM_CHUNK, n);
+    for (int r = 0; r < n; r++) {
+        mv_status rc = check_forward(m, kvs[r], embeds, 1, err);
+        if (rc != MV_OK) return rc;
+        for (int q = 0; q < r; q++)
+            if (kvs[q] == kvs[r]) return mv_set_error(err, MV_ERR_ARG, "mv_llm_forward_batch: sequence %d repeats a KV cache", r);
+    }
+    fwd f;
+    if (!fwd_init(&f, m, pool, kvs[0], n))
+        return mv_set_error(err, MV_ERR_NOMEM, "out of memory for a batched decode step of %d sequences", n);
+    f.kvs = kvs;
+    run_chunk(&f, embeds, n);
+    if (logits) chunk_logits(&f, 0, n, logits);
+    free(f.arena);
+    return MV_OK;
 }

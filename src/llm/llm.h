@@ -49,4 +49,12 @@ mv_status mv_llm_forward(const mv_llm *llm, mv_pool *pool, mv_kv_cache *kv, cons
 mv_status mv_llm_forward_all(const mv_llm *llm, mv_pool *pool, mv_kv_cache *kv, const float *embeds, int n,
                              float *logits, mv_error *err);
 
+/* Batch decode: one new position for each of n sequences (n <= 256), each on its own cache (all
+ * distinct): embeds [n, hidden], logits (may be NULL) [n, vocab]. The matrices run once over all n
+ * rows, so the weights are read once per step instead of once per sequence; attention and RoPE stay
+ * per sequence, so each row equals what mv_llm_forward would give that sequence alone. On error no
+ * cache is changed. */
+mv_status mv_llm_forward_batch(const mv_llm *llm, mv_pool *pool, mv_kv_cache *const *kvs, const float *embeds, int n,
+                               float *logits, mv_error *err);
+
 #endif

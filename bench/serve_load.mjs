@@ -1,0 +1,105 @@
+// serve_load.mjs — bounded load test of `minivl serve` with the official openai client.
+//
+// Starts the server itself (so it can read its RSS), then runs C concurrent clients for S seconds:
+// a mix of text and image requests, streamed and not, and some streamed clients that hang up after a
+// few chunks (their generation must be cancelled). A 429 is an intended refusal: the client waits
+// Retry-After and tries again. Anything else that fails counts as a failure. Prints one JSON line:
+// throughput, counts, RSS after warm-up and after the run.
+//
+//   node bench/serve_load.mjs --bin build/minivl --model build/models/tiny-qwen2 \
+//        --node-dir build/serve-node --images ../shared/golden/images [--clients 64] [--seconds 60] \
+//        [--parallel 4] [--threads 2] [--max-tokens 32]
+// (build/serve-node holds the openai package: `tests/serve/npm_install.sh build/serve-node`.)
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const opt = { clients: 64, seconds: 60, parallel: 4, threads: 2, 'max-tokens': 32, queue: 64 };
+for (let i = 2; i < process.argv.length; i += 2) opt[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
+for (const k of ['clients', 'seconds', 'parallel', 'threads', 'max-tokens', 'queue']) opt[k] = Number(opt[k]);
+const OpenAI = createRequire(path.resolve(opt['node-dir'], 'package.json'))('openai');
+const image = `data:image/png;base64,${fs.readFileSync(`${opt.images}/chelsea.png`).toString('base64')}`;
+
+const rssKb = (pid) => Number(fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function startServer() {
+  const proc = spawn(opt.bin, ['serve', '-m', opt.model, '--port', '0', '-t', String(opt.threads), '--parallel', String(opt.parallel),
+                               '--queue', String(opt.queue)], { stdio: ['ignore', 'inherit', 'pipe'] });
+  let log = '';
+  const port = await new Promise((resolve, reject) => {
+    proc.stderr.on('data', (d) => { log += d; const m = log.match(/on http:\/\/[^:]+:(\d+)/); if (m) resolve(Number(m[1])); });
+    proc.on('exit', (c) => reject(new Error(`server exited ${c}: ${log}`)));
+  });
+  return { proc, port };
+}
+
+const stats = { ok: 0, rejected: 0, failed: 0, hangups: 0, tokens: 0, errors: [] };
+
+function request(i) {
+  const kind = i % 10; // 3 in 10 carry an image: one tile, or (1 in 30 requests) all tiles
+  const content = kind < 3 ? [{ type: 'image_url', image_url: { url: image, detail: i % 30 === 0 ? 'high' : 'low' } },
+                              { type: 'text', text: 'What is in the picture?' }]
+                           : `Client question number ${i}: tell me something.`;
+  return { model: 'tiny-qwen2', max_tokens: opt['max-tokens'], temperature: 0.8, seed: i,
+           messages: [{ role: 'user', content }] };
+}
+
+async function once(client, i) {
+  const body = request(i);
+  const mode = i % 7; // 0: hang up mid-stream, 1-3: stream, else plain
+  if (mode === 0) {
+    const ac = new AbortController();
+    const s = await client.chat.completions.create({ ...body, stream: true }, { signal: ac.signal });
+    let n = 0;
+    try { for await (const c of s) { if (++n === 3) { ac.abort(); break; } } } catch { /* aborted */ }
+    stats.hangups++;
+    return;
+  }
+  if (mode <= 3) {
+    const s = await client.chat.completions.create({ ...body, stream: true, stream_options: { include_usage: true } });
+    let usage = null;
+    for await (const c of s) if (c.usage) usage = c.usage;
+    stats.tokens += usage.completion_tokens;
+  } else {
+    const r = await client.chat.completions.create(body);
+    stats.tokens += r.usage.completion_tokens;
+  }
+  stats.ok++;
+}
+
+async function clientLoop(client, id, until) {
+  for (let i = id; Date.now() < until; i += opt.clients) {
+    try { await once(client, i); }
+    catch (e) {
+      if (e.status === 429) { stats.rejected++; await sleep(1000); }
+      else { stats.failed++; if (stats.errors.length < 5) stats.errors.push(String(e.message || e)); }
+    }
+  }
+}
+
+const { proc, port } = await startServer();
+const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'none', maxRetries: 0, timeout: 600000 });
+// Warm-up: a few rounds so caches and allocator pools reach their working size before the baseline.
+await Promise.all(Array.from({ length: Math.min(opt.clients, 8) }, (_, k) => clientLoop(client, k, Date.now() + 3000)));
+await sleep(500);
+const rssWarm = rssKb(proc.pid);
+for (const k of ['ok', 'rejected', 'failed', 'hangups', 'tokens']) stats[k] = 0;
+const t0 = Date.now();
+await Promise.all(Array.from({ length: opt.clients }, (_, k) => clientLoop(client, k, t0 + opt.seconds * 1000)));
+const elapsed = (Date.now() - t0) / 1000;
+await sleep(1000);
+const rssAfter = rssKb(proc.pid);
+const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+proc.kill('SIGTERM');
+const code = await new Promise((r) => proc.on('exit', (c) => r(c)));
+const line = (name) => Number((metrics.match(new RegExp(`^${name} (\\S+)`, 'm')) || [])[1]);
+console.log(JSON.stringify({
+  parallel: opt.parallel, clients: opt.clients, seconds: Math.round(elapsed), ok: stats.ok, hangups: stats.hangups,
+  rejected_429: stats.rejected, failed: stats.failed, errors: stats.errors,
+  completion_tok_s: +(stats.tokens / elapsed).toFixed(1), requests_s: +(stats.ok / elapsed).toFixed(2),
+  server_cancelled: line('minivl_requests_cancelled_total'), active_after: line('minivl_active_sessions'),
+  rss_warm_mb: +(rssWarm / 1024).toFixed(1), rss_after_mb: +(rssAfter / 1024).toFixed(1), exit_code: code,
+}));
+process.exit(stats.failed || code !== 0 ? 1 : 0);
