@@ -50,7 +50,7 @@ static int bench_linear(mv_pool *pool, int M, int K, int N, int reps) {
     fill(wf, (size_t)N * K);
     fill(b, (size_t)N);
     for (size_t i = 0; i < (size_t)N * K; i++) wb[i] = mv_f32_to_bf16(wf[i]);
-    mv_matrix w = { MV_BF16, wb, N, K };
+    mv_matrix w = { .dtype = MV_BF16, .data = wb, .rows = N, .cols = K };
     double flop = 2.0 * M * K * N;
     double t = time_linear(mv_linear, pool, y, x, M, &w, b, reps);
     double tr = skip_ref ? NAN : time_linear(mv_linear_ref, pool, y, x, M, &w, b, M > 1 ? 1 : reps);

@@ -122,7 +122,7 @@ static mv_status load_embeddings(const mv_weights *w, const mv_config *cfg, mv_i
     if (rc == MV_OK) rc = mv_weight_f32(w, EMB "class_embedding", C, &v->class_emb, err);
     if (rc == MV_OK) rc = mv_weight_f32(w, EMB "patch_embedding.bias", C, &v->patch_b, err);
     if (rc != MV_OK) return rc;
-    v->patch_w = (mv_matrix){ conv->dtype, conv->data, C, vc->num_channels * P * P };
+    v->patch_w = (mv_matrix){ .dtype = conv->dtype, .data = conv->data, .rows = C, .cols = vc->num_channels * P * P };
     return MV_OK;
 }
 
