@@ -349,3 +349,15 @@ mv_status mv_internvit_forward(const mv_internvit *v, mv_pool *pool, const float
     if (!v) return mv_set_error(err, MV_ERR_ARG, "vision encoder: NULL model");
     return mv_internvit_forward_layers(v, pool, pixel_values, n_tiles, v->out_layers, out, err);
 }
+
+int mv_internvit_matrices(mv_internvit *v, mv_matrix **out, int cap) {
+    int n = 0;
+    if (n < cap) out[n] = &v->patch_w;
+    n++;
+    for (int l = 0; l < v->n_layers; l++) {
+        mv_matrix *mats[] = { &v->layers[l].qkv, &v->layers[l].proj, &v->layers[l].fc1, &v->layers[l].fc2 };
+        for (int i = 0; i < 4; i++, n++)
+            if (n < cap) out[n] = mats[i];
+    }
+    return n;
+}
