@@ -50,6 +50,7 @@ typedef struct tile_config {
     uint8_t rows[16];
 } tile_config;
 static _Thread_local tile_config tcfg __attribute__((aligned(64)));
+_Static_assert(sizeof(tile_config) == 64, "LDTILECFG reads exactly 64 bytes");
 
 static void load_tile_config(void) {
     tcfg = (tile_config){ .palette_id = 1 };

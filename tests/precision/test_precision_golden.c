@@ -35,6 +35,10 @@ static size_t argmax(const float *x, size_t n) {
     return best;
 }
 
+/* Greedy top-1 must agree where the golden's first-step top-2 margin is wider than BF16's logit error
+ * (max |d| ≈ 0.04 on the goldens); a closer call may flip, and is only reported. */
+static const double TOP1_MARGIN = 0.1;
+
 static void check_tensor(const mv_safetensors *dump, const mv_safetensors *gold, const char *name, double min_cos) {
     size_t n = 0, n_ref = 0;
     float *got = mvt_tensor_f32(dump, name, &n), *ref = mvt_tensor_f32(gold, name, &n_ref);
@@ -43,8 +47,14 @@ static void check_tensor(const mv_safetensors *dump, const mv_safetensors *gold,
         cmp c = compare(got, ref, n);
         printf("%s: cosine %.6f (1 - cos = %.2e), max |d| %.4g of max |ref| %.4g", name, c.cos, 1 - c.cos, c.max_abs,
                c.ref_max);
-        if (!strcmp(name, "logits_last"))
-            printf(", top-1 %zu vs golden %zu", argmax(got, n), argmax(ref, n));
+        if (!strcmp(name, "logits_last")) {
+            size_t n_m = 0;
+            float *margin = mvt_tensor_f32(gold, "gen_top2_margin", &n_m);
+            printf(", top-1 %zu vs golden %zu (golden margin %.4f)", argmax(got, n), argmax(ref, n), margin ? margin[0] : 0);
+            if (margin && n_m && margin[0] >= TOP1_MARGIN)
+                CHECK(argmax(got, n) == argmax(ref, n), "top-1 differs at golden margin %.4f", margin[0]);
+            free(margin);
+        }
         printf("\n");
         CHECK(c.cos >= min_cos, "%s: cosine %.6f < %.6f", name, c.cos, min_cos);
     }
