@@ -19,40 +19,53 @@ static int round_up(int v, int m) { return (v + m - 1) / m * m; }
 
 /* ------------------------------------------------------------------ packing */
 
-static uint16_t weight_bf16(const mv_matrix *w, int n, int k) {
-    const size_t i = (size_t)n * (size_t)w->cols + (size_t)k;
-    uint16_t h;
-    float f;
-    switch (w->dtype) {
-    case MV_BF16: memcpy(&h, (const uint16_t *)w->data + i, 2); return h; /* exact: no rounding */
-    case MV_F16: memcpy(&h, (const uint16_t *)w->data + i, 2); return mv_f32_to_bf16(mv_f16_to_f32(h));
-    default: memcpy(&f, (const float *)w->data + i, 4); return mv_f32_to_bf16(f);
+/* Row n of w as BF16 (exact for BF16 weights, round to nearest even otherwise), zero padded to Kp. */
+static void weight_row_bf16(const mv_matrix *w, int n, int Kp, uint16_t *row) {
+    const size_t K = (size_t)w->cols, base = (size_t)n * K;
+    if (w->dtype == MV_BF16) {
+        memcpy(row, (const uint16_t *)w->data + base, K * 2); /* memcpy: the mmap may be unaligned */
+    } else {
+        for (size_t k = 0; k < K; k++) {
+            uint16_t h;
+            float f;
+            if (w->dtype == MV_F16) memcpy(&h, (const uint16_t *)w->data + base + k, 2), f = mv_f16_to_f32(h);
+            else memcpy(&f, (const float *)w->data + base + k, 4);
+            row[k] = mv_f32_to_bf16(f);
+        }
     }
+    memset(row + K, 0, (size_t)(Kp - (int)K) * 2);
 }
 
 mv_bf16_pack *mv_bf16_pack_create(const mv_matrix *w) {
     if (!w || w->rows <= 0 || w->cols <= 0 || !w->data) return NULL;
     mv_bf16_pack *p = calloc(1, sizeof *p);
-    if (!p) return NULL;
+    uint16_t *row = p ? calloc((size_t)round_up(w->cols, MV_BF16_KA), 2) : NULL;
+    if (!row) {
+        free(p);
+        return NULL;
+    }
     p->N = w->rows;
     p->K = w->cols;
     p->Np = round_up(p->N, MV_BF16_NR);
     p->Kp = round_up(p->K, MV_BF16_KA);
     p->data = aligned_alloc(64, mv_bf16_pack_bytes(p)); /* a multiple of 64 bytes: NR pairs per K pair */
     if (!p->data) {
+        free(row);
         free(p);
         return NULL;
     }
     const int kpairs = p->Kp / 2;
     for (int n = 0; n < p->Np; n++) {
+        if (n < p->N) weight_row_bf16(w, n, p->Kp, row);
+        else memset(row, 0, (size_t)p->Kp * 2);
         uint32_t *dst = p->data + (size_t)(n / MV_BF16_NR) * kpairs * MV_BF16_NR + n % MV_BF16_NR;
-        for (int kp = 0; kp < kpairs; kp++) {
-            int k = 2 * kp;
-            uint32_t lo = n < p->N && k < p->K ? weight_bf16(w, n, k) : 0;
-            uint32_t hi = n < p->N && k + 1 < p->K ? weight_bf16(w, n, k + 1) : 0;
-            dst[(size_t)kp * MV_BF16_NR] = lo | hi << 16;
+        for (int kp = 0; kp < kpairs; kp++) { /* little endian: even k in the low half */
+            uint32_t pair;
+            memcpy(&pair, row + 2 * kp, 4);
+            dst[(size_t)kp * MV_BF16_NR] = pair;
         }
     }
+    free(row);
     return p;
 }
 
