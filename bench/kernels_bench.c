@@ -50,12 +50,19 @@ static int bench_linear(mv_pool *pool, int M, int K, int N, int reps) {
     fill(wf, (size_t)N * K);
     fill(b, (size_t)N);
     for (size_t i = 0; i < (size_t)N * K; i++) wb[i] = mv_f32_to_bf16(wf[i]);
-    mv_matrix w = { MV_BF16, wb, N, K };
+    mv_matrix w = { .dtype = MV_BF16, .data = wb, .rows = N, .cols = K };
     double flop = 2.0 * M * K * N;
     double t = time_linear(mv_linear, pool, y, x, M, &w, b, reps);
     double tr = skip_ref ? NAN : time_linear(mv_linear_ref, pool, y, x, M, &w, b, M > 1 ? 1 : reps);
     printf("mv_linear M=%-5d K=%-5d N=%-5d bf16: %s %8.2f GFLOP/s (%.3f ms) | ref %6.2f GFLOP/s | x%.1f\n", M, K,
            N, mv_kernels_isa(), flop / t * 1e-9, t * 1e3, flop / tr * 1e-9, tr / t);
+    w.bf16 = M >= MV_BF16_MIN_M ? mv_bf16_pack_create(&w) : NULL; /* precision bf16: BF16 activations */
+    if (w.bf16) {
+        double tb = time_linear(mv_linear, pool, y, x, M, &w, b, reps);
+        printf("  precision bf16 (%s kernel): %8.2f GFLOP/s (%.3f ms) | x%.2f the FP32 path\n", mv_bf16_kernel(),
+               flop / tb * 1e-9, tb * 1e3, t / tb);
+        mv_bf16_pack_free((mv_bf16_pack *)w.bf16);
+    }
     free(x); free(wf); free(b); free(y); free(wb);
     return 0;
 }
@@ -174,7 +181,8 @@ int main(int argc, char **argv) {
     mv_pool *pool = mv_pool_create(threads);
     if (!pool) return 1;
     printf("threads %d, best of %d\n", mv_pool_threads(pool), reps);
-    int rc = bench_linear(pool, 1025, 1024, 4096, reps) || bench_linear(pool, 1, 896, 4864, reps * 20) ||
+    int rc = bench_linear(pool, 1025, 1024, 4096, reps) || bench_linear(pool, 1025, 4096, 1024, reps) ||
+             bench_linear(pool, 512, 896, 4864, reps) || bench_linear(pool, 1, 896, 4864, reps * 20) ||
              bench_attention(1025, 64, reps) || bench_elementwise(reps) || bench_attention_mh(pool, 16, 1025, 64, reps);
     mv_pool_free(pool);
     return rc;

@@ -65,11 +65,21 @@ void mv_image_free(mv_image *img);
 
 typedef struct mv_model mv_model;
 
+/* Arithmetic of the compute-bound products (vision encoder, projector, LLM prefill). Decode (a few
+ * rows at a time) is bound by weight reads and always runs the FP32-activation path. */
+typedef enum mv_precision {
+    MV_PRECISION_F32 = 0, /* reference: FP32 activations × checkpoint weights, FP32 accumulation */
+    MV_PRECISION_BF16     /* activations rounded to BF16, weights repacked as BF16 at load (extra memory:
+                             2 bytes per vision/projector/decoder-layer weight), FP32 accumulation;
+                             AMX or AVX512-BF16 when the CPU has them, else the same as F32 */
+} mv_precision;
+
 typedef struct mv_model_params {
     int n_threads;        /* worker threads; 0 = number of online CPUs */
     int max_tiles;        /* default tile budget per image; 0 = config.json's max_dynamic_patch */
     size_t max_pixels;    /* image decode limit; 0 = MV_DEFAULT_MAX_PIXELS */
     int context_length;   /* KV-cache capacity in tokens; 0 = min(max_position_embeddings, 32768) */
+    mv_precision precision; /* default MV_PRECISION_F32 */
 } mv_model_params;
 
 mv_model_params mv_model_default_params(void);
@@ -91,6 +101,9 @@ typedef struct mv_model_info {
     size_t weights_bytes;
     int n_threads;
     double load_ms;             /* time mv_model_load took */
+    mv_precision precision;     /* as requested at load */
+    const char *bf16_kernel;    /* BF16 products run on "amx", "avx512bf16" or "none" (= FP32 path) */
+    size_t bf16_pack_bytes;     /* memory the BF16 weight packs take (0 with MV_PRECISION_F32) */
 } mv_model_info;
 
 void mv_model_get_info(const mv_model *model, mv_model_info *info);

@@ -56,6 +56,10 @@ static mv_status load_parts(mv_model *m, const mv_model_params *p, mv_error *err
     m->context_length = p->context_length > 0 && p->context_length < max_ctx ? p->context_length : max_ctx;
     m->max_tiles = p->max_tiles > 0 ? p->max_tiles : m->cfg.max_dynamic_patch;
     m->max_pixels = p->max_pixels ? p->max_pixels : MV_DEFAULT_MAX_PIXELS;
+    if (p->precision != MV_PRECISION_F32 && p->precision != MV_PRECISION_BF16)
+        return mv_set_error(err, MV_ERR_ARG, "mv_model_params.precision: unknown value %d", (int)p->precision);
+    m->precision = p->precision;
+    if (m->precision == MV_PRECISION_BF16) return mv_model_pack_bf16(m, err);
     return MV_OK;
 }
 
@@ -78,6 +82,7 @@ mv_status mv_model_load(const char *dir, const mv_model_params *params, mv_model
 
 void mv_model_free(mv_model *m) {
     if (!m) return;
+    mv_model_free_packs(m);
     mv_pool_free(m->pool);
     mv_llm_free(m->llm);
     mv_projector_free(m->proj);
@@ -101,6 +106,9 @@ void mv_model_get_info(const mv_model *m, mv_model_info *info) {
     for (size_t i = 0; i < mv_weights_count(m->weights); i++) info->n_params += (uint64_t)mv_weights_at(m->weights, i)->numel;
     info->n_threads = m->n_threads;
     info->load_ms = m->load_ms;
+    info->precision = m->precision;
+    info->bf16_kernel = mv_bf16_kernel();
+    info->bf16_pack_bytes = m->pack_bytes;
 }
 
 mv_status mv_tokenize(const mv_model *m, const char *text, size_t len, int32_t **ids, size_t *n_ids, mv_error *err) {

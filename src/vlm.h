@@ -31,7 +31,16 @@ struct mv_model {
     size_t max_pixels;
     int n_threads;
     double load_ms;
+    mv_precision precision;
+    mv_bf16_pack **packs;  /* precision bf16: one per packed matrix (the matrices point at them) */
+    int n_packs;
+    size_t pack_bytes;
 };
+
+/* precision.c: attach BF16 packs to the vision, projector and decoder-layer matrices (in parallel on
+ * m->pool), and release them. */
+mv_status mv_model_pack_bf16(mv_model *m, mv_error *err);
+void mv_model_free_packs(mv_model *m);
 
 double mv_now_ms(void);
 

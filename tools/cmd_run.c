@@ -39,6 +39,7 @@ static void usage_run(FILE *f) {
             "  --temp T  --top-k K  --top-p P  --repeat-penalty R  --seed S   sampling (default greedy)\n"
             "  --max-tiles N          tile budget per image (default: config max_dynamic_patch)\n"
             "  --ctx N                context length (default: min(config, 32768))\n"
+            "  --precision f32|bf16   vision/prefill arithmetic: f32 reference (default) or BF16 activations\n"
             "  --ignore-eos           keep generating past the end-of-turn token\n"
             "  --json                 print one JSON object (ids, text, tiles, timings) instead of streaming\n"
             "  --dump-tensors FILE    write pixel_values, vit_embeds, logits_last (F32 safetensors)\n");
@@ -82,6 +83,11 @@ static int parse_run_opts(int argc, char **argv, run_opts *o) {
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = cli_parse_int(v, a, 1, 256, &o->mp.n_threads);
         else if (!strcmp(a, "--max-tiles")) { ok = cli_parse_int(v, a, 1, 64, &o->gp.max_tiles); o->mp.max_tiles = o->gp.max_tiles; }
         else if (!strcmp(a, "--ctx")) ok = cli_parse_int(v, a, 16, 1 << 20, &o->mp.context_length);
+        else if (!strcmp(a, "--precision")) {
+            ok = !strcmp(v, "f32") || !strcmp(v, "bf16");
+            if (ok) o->mp.precision = !strcmp(v, "bf16") ? MV_PRECISION_BF16 : MV_PRECISION_F32;
+            else fprintf(stderr, "minivl: --precision expects f32 or bf16, got '%s'\n", v);
+        }
         else if (!strcmp(a, "--temp")) ok = parse_float(v, a, 0, 100, &o->gp.sampling.temperature);
         else if (!strcmp(a, "--top-k")) ok = cli_parse_int(v, a, 0, 1 << 24, &o->gp.sampling.top_k);
         else if (!strcmp(a, "--top-p")) ok = parse_float(v, a, 0, 1, &o->gp.sampling.top_p);

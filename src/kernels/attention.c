@@ -59,7 +59,7 @@ static int padded_keys(const mv_gemm_isa *isa, int nk) { return (nk + isa->nr - 
 
 /* Kᵀ of one head as panels of nr keys (nk_pad × d floats): the right-hand side of S = QKᵀ. */
 static void pack_keys(const mv_gemm_isa *isa, const float *k, int kv_stride, int nk, int d, float *kp) {
-    const mv_matrix km = { MV_F32, k, nk, kv_stride };
+    const mv_matrix km = { .dtype = MV_F32, .data = k, .rows = nk, .cols = kv_stride };
     isa->pack(&km, 0, nk, 0, d, kp);
 }
 

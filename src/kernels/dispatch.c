@@ -58,6 +58,11 @@ static const mv_gemm_isa *gemm_isa(void) {
 }
 
 void mv_linear(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias) {
+    /* precision bf16: large products take the BF16 kernel; without one (or without scratch memory)
+     * they stay on the FP32 path below, which still reads the checkpoint's own weights. */
+    if (w->bf16 && M >= MV_BF16_MIN_M && strcmp(mv_bf16_kernel(), "none") != 0 &&
+        mv_linear_bf16(pool, y, x, M, w->bf16, bias))
+        return;
     const mv_gemm_isa *isa = gemm_isa();
     if (isa) mv_linear_tiled(isa, pool, y, x, M, w, bias);
     else mv_linear_ref(pool, y, x, M, w, bias);

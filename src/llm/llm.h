@@ -15,6 +15,7 @@
 #include "base/threadpool.h"
 #include "io/config.h"
 #include "io/safetensors.h"
+#include "kernels/kernels.h"
 #include "minivl.h"
 
 typedef struct mv_llm mv_llm;
@@ -28,6 +29,10 @@ void mv_llm_free(mv_llm *llm);
 int mv_llm_hidden(const mv_llm *llm);
 int mv_llm_vocab(const mv_llm *llm);
 int mv_llm_layers(const mv_llm *llm);
+/* The decoder layers' projection matrices (those present: separate or fused), for the model to attach
+ * BF16 packs to (precision bf16); not the embeddings or lm_head, which prefill multiplies by one row.
+ * Fills up to cap pointers; returns how many there are. */
+int mv_llm_matrices(mv_llm *llm, mv_matrix **out, int cap);
 
 /* Token embedding rows: out is [n, hidden]. An id outside [0, vocab) gives MV_ERR_ARG. */
 mv_status mv_llm_embed(const mv_llm *llm, const int32_t *ids, int n, float *out, mv_error *err);

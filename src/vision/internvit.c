@@ -122,7 +122,7 @@ static mv_status load_embeddings(const mv_weights *w, const mv_config *cfg, mv_i
     if (rc == MV_OK) rc = mv_weight_f32(w, EMB "class_embedding", C, &v->class_emb, err);
     if (rc == MV_OK) rc = mv_weight_f32(w, EMB "patch_embedding.bias", C, &v->patch_b, err);
     if (rc != MV_OK) return rc;
-    v->patch_w = (mv_matrix){ conv->dtype, conv->data, C, vc->num_channels * P * P };
+    v->patch_w = (mv_matrix){ .dtype = conv->dtype, .data = conv->data, .rows = C, .cols = vc->num_channels * P * P };
     return MV_OK;
 }
 
@@ -323,4 +323,16 @@ mv_status mv_internvit_forward(const mv_internvit *v, mv_pool *pool, const float
                                float *out, mv_error *err) {
     if (!v) return mv_set_error(err, MV_ERR_ARG, "vision encoder: NULL model");
     return mv_internvit_forward_layers(v, pool, pixel_values, n_tiles, v->out_layers, out, err);
+}
+
+int mv_internvit_matrices(mv_internvit *v, mv_matrix **out, int cap) {
+    int n = 0;
+    if (n < cap) out[n] = &v->patch_w;
+    n++;
+    for (int l = 0; l < v->n_layers; l++) {
+        mv_matrix *mats[] = { &v->layers[l].qkv, &v->layers[l].proj, &v->layers[l].fc1, &v->layers[l].fc2 };
+        for (int i = 0; i < 4; i++, n++)
+            if (n < cap) out[n] = mats[i];
+    }
+    return n;
 }

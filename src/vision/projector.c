@@ -128,3 +128,9 @@ mv_status mv_vision_encode(const mv_internvit *vit, const mv_projector *proj, mv
     free(hidden);
     return rc;
 }
+
+int mv_projector_matrices(mv_projector *p, mv_matrix **out, int cap) {
+    if (cap > 0) out[0] = &p->fc1;
+    if (cap > 1) out[1] = &p->fc2;
+    return 2;
+}

@@ -55,7 +55,7 @@ static void test_linear(const isa_case *isas, int n_isas, mv_pool *pools[2]) {
                 fill(wf, (size_t)N * K, 0.5f);
                 fill(bias, (size_t)N, 1.f);
                 void *wd = make_weights(dts[di], wf, (size_t)N * K);
-                mv_matrix w = { dts[di], wd, N, K };
+                mv_matrix w = { .dtype = dts[di], .data = wd, .rows = N, .cols = K };
                 for (size_t mi = 0; mi < sizeof Ms / sizeof *Ms; mi++) {
                     const int M = Ms[mi];
                     float *x = malloc((size_t)M * K * sizeof *x), *ref = malloc((size_t)M * N * sizeof *ref);
@@ -91,7 +91,7 @@ static void test_linear(const isa_case *isas, int n_isas, mv_pool *pools[2]) {
 static void test_linear_empty_k(const isa_case *isas, int n_isas) {
     float bias[3] = { 1.f, -2.f, 3.f }, y[6];
     uint16_t none = 0;
-    mv_matrix w = { MV_BF16, &none, 3, 0 };
+    mv_matrix w = { .dtype = MV_BF16, .data = &none, .rows = 3, .cols = 0 };
     for (int is = 0; is < n_isas; is++) {
         mv_linear_tiled(isas[is].gemm, NULL, y, NULL, 2, &w, bias);
         CHECK(y[0] == 1.f && y[4] == -2.f && y[5] == 3.f, "%s K=0 gives the bias", isas[is].name);

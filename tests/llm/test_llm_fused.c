@@ -58,7 +58,7 @@ static void build_fused(fused_model *f, const mv_llm *src, mv_qkv_layout layout,
             }
         }
 #undef PIECE
-        L->wqkv = (mv_matrix){ MV_F32, w, rows, H };
+        L->wqkv = (mv_matrix){ .dtype = MV_F32, .data = w, .rows = rows, .cols = H };
         L->bqkv = b;
         L->wq.data = L->wk.data = L->wv.data = NULL;
         L->bq = L->bk = L->bv = NULL;
@@ -66,7 +66,7 @@ static void build_fused(fused_model *f, const mv_llm *src, mv_qkv_layout layout,
             float *gu = own(f, (size_t)2 * I * H);
             copy_rows(&S->w_gate, 0, I, gu);
             copy_rows(&S->w_up, 0, I, gu + (size_t)I * H);
-            L->w_gate_up = (mv_matrix){ MV_F32, gu, 2 * I, H };
+            L->w_gate_up = (mv_matrix){ .dtype = MV_F32, .data = gu, .rows = 2 * I, .cols = H };
             L->w_gate.data = L->w_up.data = NULL;
         }
     }
