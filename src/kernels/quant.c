@@ -19,17 +19,15 @@ size_t mv_q_row_bytes(mv_qtype t, int cols) { return t == MV_Q4 ? (size_t)cols /
 
 mv_dtype mv_q_code_dtype(mv_qtype t) { return t == MV_Q8 ? MV_I8 : MV_U8; }
 
-static float load_elem(mv_dtype dt, const void *src, size_t i) {
-    uint16_t h;
-    float f;
-    switch (dt) {
-    case MV_BF16: memcpy(&h, (const char *)src + 2 * i, 2); return mv_bf16_to_f32(h);
-    case MV_F16: memcpy(&h, (const char *)src + 2 * i, 2); return mv_f16_to_f32(h);
-    default: memcpy(&f, (const char *)src + 4 * i, 4); return f;
-    }
+/* round-half-even(v) clamped to [lo, hi], as an int: the clamp comes first (it also maps NaN to lo),
+ * then adding and removing 1.5·2^23 rounds in the FPU's default mode — what lrintf and the SIMD
+ * conversions do, but inline and vectorizable. */
+static inline int round_clamp(float v, float lo, float hi) {
+    const float magic = 12582912.0f;
+    v = v > lo ? v : lo; /* comparisons, not fmaxf/fminf: those are library calls at -O3 */
+    v = v < hi ? v : hi;
+    return (int)((v + magic) - magic);
 }
-
-static int clampi(long v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : (int)v; }
 
 /* The stored F16 scale and the multiplier that maps weights to codes with it. */
 static uint16_t block_scale(float d, float *mult) {
@@ -42,9 +40,9 @@ static uint16_t block_scale(float d, float *mult) {
 /* Q8: d = max|w| / 127, q = round(w / d). */
 static void quantize_block_q8(const float *v, int8_t *q, uint16_t *scale) {
     float amax = 0, mult;
-    for (int i = 0; i < MV_QBLOCK; i++) amax = fmaxf(amax, fabsf(v[i]));
+    for (int i = 0; i < MV_QBLOCK; i++) amax = fabsf(v[i]) > amax ? fabsf(v[i]) : amax;
     *scale = block_scale(amax / 127.0f, &mult);
-    for (int i = 0; i < MV_QBLOCK; i++) q[i] = (int8_t)clampi(lrintf(v[i] * mult), -127, 127);
+    for (int i = 0; i < MV_QBLOCK; i++) q[i] = (int8_t)round_clamp(v[i] * mult, -127, 127);
 }
 
 /* Q4 (symmetric, 16 levels): the weight of largest magnitude maps to code −8 exactly, so its sign
@@ -55,14 +53,15 @@ static void quantize_block_q4(const float *v, uint8_t *packed, uint16_t *scale) 
         if (fabsf(v[i]) > fabsf(vmax)) vmax = v[i];
     *scale = block_scale(vmax / -8.0f, &mult);
     uint8_t u[MV_QBLOCK];
-    for (int i = 0; i < MV_QBLOCK; i++) u[i] = (uint8_t)clampi(lrintf(v[i] * mult) + 8, 0, 15);
+    for (int i = 0; i < MV_QBLOCK; i++) u[i] = (uint8_t)(round_clamp(v[i] * mult, -8, 7) + 8);
     for (int j = 0; j < MV_QBLOCK / 2; j++) packed[j] = (uint8_t)(u[j] | u[j + MV_QBLOCK / 2] << 4);
 }
 
 void mv_q_quantize_row(mv_qtype t, mv_dtype dt, const void *src, int cols, void *codes, uint16_t *scales) {
     float v[MV_QBLOCK];
+    const size_t es = mv_dtype_size(dt);
     for (int b = 0; b < cols / MV_QBLOCK; b++) {
-        for (int i = 0; i < MV_QBLOCK; i++) v[i] = load_elem(dt, src, (size_t)b * MV_QBLOCK + i);
+        mv_to_f32(dt, (const char *)src + (size_t)b * MV_QBLOCK * es, v, MV_QBLOCK);
         if (t == MV_Q8) quantize_block_q8(v, (int8_t *)codes + (size_t)b * MV_QBLOCK, &scales[b]);
         else quantize_block_q4(v, (uint8_t *)codes + (size_t)b * MV_QBLOCK / 2, &scales[b]);
     }
@@ -141,10 +140,10 @@ void mv_q_act_ref(const float *x, int K, int8_t *q, float *d, int32_t *sum) {
         const float *v = x + (size_t)b * MV_QBLOCK;
         float amax = 0, mult;
         int32_t s = 0;
-        for (int i = 0; i < MV_QBLOCK; i++) amax = fmaxf(amax, fabsf(v[i]));
+        for (int i = 0; i < MV_QBLOCK; i++) amax = fabsf(v[i]) > amax ? fabsf(v[i]) : amax;
         mv_qact_block_scale(amax, &d[b], &mult);
         for (int i = 0; i < MV_QBLOCK; i++) {
-            q[b * MV_QBLOCK + i] = (int8_t)clampi(lrintf(v[i] * mult), -127, 127);
+            q[b * MV_QBLOCK + i] = (int8_t)round_clamp(v[i] * mult, -127, 127);
             s += q[b * MV_QBLOCK + i];
         }
         if (sum) sum[b] = s;
