@@ -80,6 +80,8 @@ typedef struct mv_model_params {
     size_t max_pixels;    /* image decode limit; 0 = MV_DEFAULT_MAX_PIXELS */
     int context_length;   /* KV-cache capacity in tokens; 0 = min(max_position_embeddings, 32768) */
     mv_precision precision; /* default MV_PRECISION_F32 */
+    const char *quantize; /* NULL: weights as stored; "q8" / "q4": quantize the language model's matrices
+                             in memory at load (docs/QUANT.md; `minivl quantize` does it once, on disk) */
 } mv_model_params;
 
 mv_model_params mv_model_default_params(void);
@@ -232,6 +234,14 @@ mv_status mv_build_prompt(mv_model *model, const mv_message *messages, int n_mes
  * (BF16, every tensor the config implies, keys sorted). out_dir is created if needed. The weights are
  * generated and written in chunks, so multi-GB checkpoints never sit in memory. */
 mv_status mv_synth_checkpoint(const char *config_path, const char *out_dir, mv_error *err);
+
+/* ------------------------------------------------------------------ quantized checkpoints */
+
+/* Write a copy of the checkpoint in in_dir to out_dir (created if needed) with the language model's
+ * matrices quantized to type "q8" or "q4" (docs/QUANT.md): out_dir/model.safetensors, plus every other
+ * file of in_dir (config.json, tokenizer files) copied. mv_model_load reads the result like any other
+ * checkpoint. The vision tower, projector and norms keep their dtype. out_dir must differ from in_dir. */
+mv_status mv_quantize_checkpoint(const char *in_dir, const char *out_dir, const char *type, mv_error *err);
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "io/tensor_spec.h"
+#include "kernels/quant.h"
 
 double mv_now_ms(void) {
     struct timespec ts;
@@ -33,6 +34,9 @@ static mv_status lookup_token(const mv_model *m, const char *text, int32_t *id, 
 }
 
 static mv_status load_parts(mv_model *m, const mv_model_params *p, mv_error *err) {
+    const mv_qtype quant = p->quantize && *p->quantize ? mv_qtype_parse(p->quantize) : MV_Q_NONE;
+    if (p->quantize && *p->quantize && quant == MV_Q_NONE)
+        return mv_set_error(err, MV_ERR_ARG, "quantize: '%s' is not a quantization type (q8, q4)", p->quantize);
     mv_status rc = mv_config_load_dir(m->dir, &m->cfg, err);
     if (rc != MV_OK) return rc;
     m->tmpl = mv_chat_template_find(m->cfg.template_name);
@@ -52,6 +56,7 @@ static mv_status load_parts(mv_model *m, const mv_model_params *p, mv_error *err
     if ((rc = mv_llm_load(m->weights, &m->cfg, &m->llm, err)) != MV_OK) return rc;
     m->n_threads = p->n_threads > 0 ? p->n_threads : online_cpus();
     if (!(m->pool = mv_pool_create(m->n_threads))) return mv_set_error(err, MV_ERR_NOMEM, "cannot start %d threads", m->n_threads);
+    if (quant != MV_Q_NONE && (rc = mv_llm_quantize(m->llm, quant, m->pool, err)) != MV_OK) return rc;
     int max_ctx = m->cfg.llm.max_position_embeddings < 32768 ? m->cfg.llm.max_position_embeddings : 32768;
     m->context_length = p->context_length > 0 && p->context_length < max_ctx ? p->context_length : max_ctx;
     m->max_tiles = p->max_tiles > 0 ? p->max_tiles : m->cfg.max_dynamic_patch;

@@ -40,6 +40,7 @@ static void usage_run(FILE *f) {
             "  --max-tiles N          tile budget per image (default: config max_dynamic_patch)\n"
             "  --ctx N                context length (default: min(config, 32768))\n"
             "  --precision f32|bf16   vision/prefill arithmetic: f32 reference (default) or BF16 activations\n"
+            "  --quantize q8|q4       quantize the language model's weights in memory at load\n"
             "  --ignore-eos           keep generating past the end-of-turn token\n"
             "  --json                 print one JSON object (ids, text, tiles, timings) instead of streaming\n"
             "  --dump-tensors FILE    write pixel_values, vit_embeds, logits_last (F32 safetensors)\n");
@@ -73,6 +74,11 @@ static int parse_run_opts(int argc, char **argv, run_opts *o) {
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model_dir = v;
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = v;
         else if (!strcmp(a, "--messages")) o->messages_file = v;
+        else if (!strcmp(a, "--quantize")) {
+            ok = !strcmp(v, "q8") || !strcmp(v, "q4");
+            if (!ok) fprintf(stderr, "minivl: --quantize expects q8 or q4, got '%s'\n", v);
+            o->mp.quantize = v;
+        }
         else if (!strcmp(a, "--system")) o->system = v;
         else if (!strcmp(a, "--dump-tensors")) o->gp.dump_tensors_path = v;
         else if (!strcmp(a, "-i") || !strcmp(a, "--image")) {

@@ -7,5 +7,6 @@ int mv_cmd_chat(int argc, char **argv);
 int mv_cmd_synth(int argc, char **argv);
 int mv_cmd_tokenize(int argc, char **argv);
 int mv_cmd_serve(int argc, char **argv);
+int mv_cmd_quantize(int argc, char **argv);
 
 #endif

@@ -13,7 +13,8 @@ static void usage(FILE *f) {
             "  chat       interactive chat (/image PATH, /reset, /quit)\n"
             "  tokenize   tokenize text (--jsonl for batch)\n"
             "  serve      OpenAI-compatible HTTP server (/v1/chat/completions)\n"
-            "  synth      write a SYNTH-1 synthetic checkpoint from a config.json\n",
+            "  synth      write a SYNTH-1 synthetic checkpoint from a config.json\n"
+            "  quantize   write a copy of a checkpoint with 8- or 4-bit language-model weights\n",
             MINIVL_VERSION);
 }
 
@@ -27,6 +28,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "serve")) return mv_cmd_serve(argc - 1, argv + 1);
     if (!strcmp(cmd, "synth")) return mv_cmd_synth(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize")) return mv_cmd_tokenize(argc - 1, argv + 1);
+    if (!strcmp(cmd, "quantize")) return mv_cmd_quantize(argc - 1, argv + 1);
     fprintf(stderr, "minivl: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/error.h"
 
@@ -56,4 +57,49 @@ mv_status mv_file_sha256(const char *path, char hex[65], mv_error *err) {
     free(buf);
     fclose(f);
     return ok ? MV_OK : mv_set_error(err, MV_ERR_IO, "%s: read failed while hashing", path);
+}
+
+mv_status mv_make_dirs(const char *dir, mv_error *err) {
+    if (!*dir) return mv_set_error(err, MV_ERR_ARG, "empty directory name");
+    char *p = strdup(dir);
+    if (!p) return mv_set_error(err, MV_ERR_NOMEM, "out of memory");
+    mv_status rc = MV_OK;
+    for (char *s = p + 1;; s++) {
+        int end = *s == 0;
+        if (*s != '/' && !end) continue;
+        *s = 0;
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            rc = mv_set_error(err, MV_ERR_IO, "%s: cannot create directory: %s", p, strerror(errno));
+            break;
+        }
+        if (end) break;
+        *s = '/';
+    }
+    struct stat sb;
+    if (rc == MV_OK && (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)))
+        rc = mv_set_error(err, MV_ERR_IO, "%s: not a directory", dir);
+    free(p);
+    return rc;
+}
+
+mv_status mv_copy_file(const char *src, const char *dst, mv_error *err) {
+    FILE *in = fopen(src, "rb");
+    if (!in) return mv_set_error(err, MV_ERR_IO, "%s: cannot open: %s", src, strerror(errno));
+    FILE *out = fopen(dst, "wb");
+    if (!out) {
+        fclose(in);
+        return mv_set_error(err, MV_ERR_IO, "%s: cannot create: %s", dst, strerror(errno));
+    }
+    char buf[65536];
+    size_t n;
+    int ok = 1;
+    while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0) ok = fwrite(buf, 1, n, out) == n;
+    ok = ok && !ferror(in);
+    fclose(in);
+    if (fclose(out) != 0) ok = 0;
+    if (!ok) {
+        remove(dst);
+        return mv_set_error(err, MV_ERR_IO, "%s: copy to %s failed", src, dst);
+    }
+    return MV_OK;
 }

@@ -13,4 +13,10 @@ char *mv_read_file(const char *path, size_t limit, size_t *len, mv_error *err);
 /* "dir/name", malloc'd; NULL when out of memory. */
 char *mv_path_join(const char *dir, const char *name);
 
+/* mkdir -p: create dir and its missing parents (MV_ERR_IO naming the one that failed). */
+mv_status mv_make_dirs(const char *dir, mv_error *err);
+
+/* Copy a file's bytes to dst (created or truncated); dst is removed again on failure. */
+mv_status mv_copy_file(const char *src, const char *dst, mv_error *err);
+
 #endif

@@ -96,29 +96,6 @@ static void gen_chunk(void *user, const char *name, size_t offset, void *dst, si
     mv_pool_for(j->pool, (int)((c.n + PIECE - 1) / PIECE), fill_piece, &c);
 }
 
-/* mkdir -p */
-static mv_status make_dirs(const char *dir, mv_error *err) {
-    char *p = strdup(dir);
-    if (!p) return mv_set_error(err, MV_ERR_NOMEM, "out of memory");
-    mv_status rc = MV_OK;
-    for (char *s = p + 1;; s++) {
-        int end = *s == 0;
-        if (*s != '/' && !end) continue;
-        *s = 0;
-        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-            rc = mv_set_error(err, MV_ERR_IO, "%s: cannot create directory: %s", p, strerror(errno));
-            break;
-        }
-        if (end) break;
-        *s = '/';
-    }
-    struct stat sb;
-    if (rc == MV_OK && (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)))
-        rc = mv_set_error(err, MV_ERR_IO, "%s: not a directory", dir);
-    free(p);
-    return rc;
-}
-
 static mv_status write_bytes(const char *path, const char *data, size_t len, mv_error *err) {
     FILE *f = fopen(path, "wb");
     if (!f) return mv_set_error(err, MV_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
@@ -160,7 +137,7 @@ mv_status mv_synth_checkpoint(const char *config_path, const char *out_dir, mv_e
     mv_status rc = cfg_out && model_out && tmp_out ? MV_OK : mv_set_error(err, MV_ERR_NOMEM, "out of memory");
     if (rc == MV_OK) rc = mv_config_parse(text, len, config_path, &cfg, err);
     if (rc == MV_OK) rc = mv_spec_build(&cfg, &spec, err);
-    if (rc == MV_OK) rc = make_dirs(out_dir, err);
+    if (rc == MV_OK) rc = mv_make_dirs(out_dir, err);
     if (rc == MV_OK) rc = write_bytes(cfg_out, text, len, err);
     /* Written under a temporary name so an interrupted run never leaves a plausible model.safetensors. */
     if (rc == MV_OK) rc = write_model(&spec, tmp_out, err);

@@ -228,7 +228,7 @@ mv_status mv_spec_validate(const mv_weights *w, const mv_config *cfg, mv_error *
     mv_status rc = mv_spec_build(cfg, &s, err);
     for (size_t i = 0; i < s.n && rc == MV_OK; i++) {
         const mv_tensor_spec *t = &s.t[i];
-        if (!mv_weights_find(w, t->name)) {
+        if (!mv_weight_present(w, t->name)) {
             char want[160];
             shape_str(t, want, sizeof want);
             rc = mv_set_error(err, MV_ERR_FORMAT, "checkpoint: tensor '%s' (shape %s) is missing", t->name, want);

@@ -38,7 +38,8 @@ void mv_spec_free(mv_spec_list *s);
 /* "Qwen2ForCausalLM, InternLM2ForCausalLM, ..." (static string). */
 const char *mv_spec_supported_llms(void);
 
-/* Every spec'd tensor present in w with exactly that shape and a float dtype (BF16/F16/F32); otherwise
+/* Every spec'd tensor present in w with exactly that shape and a float dtype (BF16/F16/F32) — or, for
+ * matrices, quantized (Q8/Q4, docs/QUANT.md) with consistent codes and scales; otherwise
  * MV_ERR_FORMAT naming the tensor (and both shapes when they differ). Extra tensors are allowed. */
 mv_status mv_spec_validate(const mv_weights *w, const mv_config *cfg, mv_error *err);
 

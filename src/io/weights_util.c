@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "base/error.h"
+#include "kernels/quant.h"
 
 static int is_float(mv_dtype t) { return t == MV_F32 || t == MV_F16 || t == MV_BF16; }
 
@@ -22,9 +23,68 @@ static mv_status find_float(const mv_weights *w, const char *name, const mv_tens
     return MV_OK;
 }
 
+/* The '<name>.qweight' / '<name>.qscale' pair of a quantized [rows, cols] matrix, fully checked:
+ * codes I8 [rows, cols] (Q8) or U8 [rows, cols/2] (Q4), scales F16 [rows, cols/32]. *qw is the codes
+ * tensor, NULL when the matrix is not stored quantized at all (then MV_OK and out untouched). */
+static mv_status find_quantized(const mv_weights *w, const char *name, int64_t rows, int64_t cols, mv_matrix *out,
+                                const mv_tensor **qw, mv_error *err) {
+    char qname[320], sname[320], got[160], want[160];
+    snprintf(qname, sizeof qname, "%s.qweight", name);
+    snprintf(sname, sizeof sname, "%s.qscale", name);
+    const mv_tensor *q = mv_weights_find(w, qname), *s = mv_weights_find(w, sname);
+    *qw = NULL;
+    if (!q && !s) return MV_OK;
+    if (!q || !s)
+        return mv_set_error(err, MV_ERR_FORMAT, "%s: tensor '%s' is missing (a quantized matrix needs both '%s' and '%s')",
+                            (q ? q : s)->file, q ? sname : qname, qname, sname);
+    if (mv_weights_find(w, name))
+        return mv_set_error(err, MV_ERR_FORMAT, "%s: tensor '%s' is stored both plain and quantized ('%s')", q->file,
+                            name, qname);
+    const mv_qtype t = q->dtype == MV_I8 ? MV_Q8 : q->dtype == MV_U8 ? MV_Q4 : MV_Q_NONE;
+    if (t == MV_Q_NONE)
+        return mv_set_error(err, MV_ERR_FORMAT, "%s: tensor '%s' has dtype %s, expected I8 (q8) or U8 (q4)", q->file,
+                            qname, mv_dtype_name(q->dtype));
+    if (cols < MV_QBLOCK || cols % MV_QBLOCK)
+        return mv_set_error(err, MV_ERR_FORMAT, "%s: tensor '%s' is quantized but its %lld columns are not a multiple of "
+                            "the %d-weight block", q->file, name, (long long)cols, MV_QBLOCK);
+    const int64_t qshape[2] = { rows, t == MV_Q8 ? cols : cols / 2 }, sshape[2] = { rows, cols / MV_QBLOCK };
+    if (q->ndim != 2 || q->shape[0] != qshape[0] || q->shape[1] != qshape[1]) {
+        shape_str(q->shape, q->ndim, got, sizeof got);
+        shape_str(qshape, 2, want, sizeof want);
+        return mv_set_error(err, MV_ERR_FORMAT, "%s: tensor '%s' (%s codes) has shape %s but the config implies %s",
+                            q->file, qname, mv_qtype_name(t), got, want);
+    }
+    if (s->dtype != MV_F16)
+        return mv_set_error(err, MV_ERR_FORMAT, "%s: tensor '%s' has dtype %s, expected F16", s->file, sname,
+                            mv_dtype_name(s->dtype));
+    if (s->ndim != 2 || s->shape[0] != sshape[0] || s->shape[1] != sshape[1]) {
+        shape_str(s->shape, s->ndim, got, sizeof got);
+        shape_str(sshape, 2, want, sizeof want);
+        return mv_set_error(err, MV_ERR_FORMAT, "%s: tensor '%s' has shape %s but %s needs one scale per %d weights: %s",
+                            s->file, sname, got, name, MV_QBLOCK, want);
+    }
+    *out = (mv_matrix){ q->dtype, q->data, (int)rows, (int)cols, t, s->data };
+    *qw = q;
+    return MV_OK;
+}
+
+int mv_weight_present(const mv_weights *w, const char *name) {
+    char qname[320];
+    snprintf(qname, sizeof qname, "%s.qweight", name);
+    return mv_weights_find(w, name) || mv_weights_find(w, qname);
+}
+
 mv_status mv_weight_shape(const mv_weights *w, const char *name, int ndim, const int64_t *shape,
                           const mv_tensor **out, mv_error *err) {
     const mv_tensor *t = NULL;
+    if (ndim == 2) {
+        mv_matrix m;
+        mv_status rc = find_quantized(w, name, shape[0], shape[1], &m, &t, err);
+        if (rc != MV_OK || t) {
+            if (out) *out = t;
+            return rc;
+        }
+    }
     mv_status rc = find_float(w, name, &t, err);
     if (rc != MV_OK) return rc;
     int same = t->ndim == ndim;
@@ -42,12 +102,10 @@ mv_status mv_weight_shape(const mv_weights *w, const char *name, int ndim, const
 mv_status mv_weight_matrix(const mv_weights *w, const char *name, int rows, int cols, mv_matrix *out, mv_error *err) {
     const int64_t shape[2] = { rows, cols };
     const mv_tensor *t = NULL;
-    mv_status rc = mv_weight_shape(w, name, 2, shape, &t, err);
-    if (rc != MV_OK) return rc;
-    out->dtype = t->dtype;
-    out->data = t->data;
-    out->rows = rows;
-    out->cols = cols;
+    mv_status rc = find_quantized(w, name, rows, cols, out, &t, err);
+    if (rc != MV_OK || t) return rc;
+    if ((rc = mv_weight_shape(w, name, 2, shape, &t, err)) != MV_OK) return rc;
+    *out = (mv_matrix){ t->dtype, t->data, rows, cols };
     return MV_OK;
 }
 

@@ -7,7 +7,8 @@
 #include "io/safetensors.h"
 #include "kernels/kernels.h"
 
-/* A [rows, cols] matrix in BF16/F16/F32, viewed in place (no copy). */
+/* A [rows, cols] matrix in BF16/F16/F32, or quantized (Q8/Q4: tensors '<name>.qweight' and
+ * '<name>.qscale', docs/QUANT.md) with every shape and dtype checked; viewed in place (no copy). */
 mv_status mv_weight_matrix(const mv_weights *w, const char *name, int rows, int cols, mv_matrix *out, mv_error *err);
 /* A float tensor of exactly `numel` elements (any shape with that many, e.g. [1,1,C] or [C]),
  * converted to a malloc'd float32 array (free with free()). Used for norms, biases, embeddings. */
@@ -15,5 +16,8 @@ mv_status mv_weight_f32(const mv_weights *w, const char *name, int64_t numel, fl
 /* Check a tensor's exact shape (ndim entries) and float dtype; returns the tensor via *out. */
 mv_status mv_weight_shape(const mv_weights *w, const char *name, int ndim, const int64_t *shape,
                           const mv_tensor **out, mv_error *err);
+
+/* Whether the checkpoint holds `name`, plain or quantized. */
+int mv_weight_present(const mv_weights *w, const char *name);
 
 #endif

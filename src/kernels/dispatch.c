@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kernels/kernels_isa.h"
+#include "kernels/quant_isa.h"
 
 static pthread_once_t isa_once = PTHREAD_ONCE_INIT;
 static mv_isa isa_choice = MV_ISA_SCALAR; /* written only inside pthread_once */
@@ -63,6 +64,10 @@ void mv_linear(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *
     if (w->bf16 && M >= MV_BF16_MIN_M && strcmp(mv_bf16_kernel(), "none") != 0 &&
         mv_linear_bf16(pool, y, x, M, w->bf16, bias))
         return;
+    if (w->qtype != MV_Q_NONE && M <= MV_QGEMV_MAX_M) { /* decode: integer dot products (quant.c) */
+        mv_linear_q(pool, y, x, M, w, bias);
+        return;
+    }
     const mv_gemm_isa *isa = gemm_isa();
     if (isa) mv_linear_tiled(isa, pool, y, x, M, w, bias);
     else mv_linear_ref(pool, y, x, M, w, bias);

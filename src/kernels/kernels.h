@@ -13,15 +13,21 @@
 #include "io/safetensors.h"
 
 typedef struct mv_bf16_pack mv_bf16_pack;
+/* Block-quantized weight formats (docs/QUANT.md): every row is cut into blocks of MV_QBLOCK weights,
+ * each with one F16 scale. MV_Q_NONE means a plain dtype matrix. */
+typedef enum mv_qtype { MV_Q_NONE = 0, MV_Q8, MV_Q4 } mv_qtype;
+#define MV_QBLOCK 32
 
 typedef struct mv_matrix {
-    mv_dtype dtype;     /* MV_BF16, MV_F16 or MV_F32 */
-    const void *data;   /* rows * cols elements, row-major */
+    mv_dtype dtype;     /* MV_BF16, MV_F16 or MV_F32 (quantized: the codes' dtype, I8 or U8) */
+    const void *data;   /* rows * cols elements, row-major (quantized: the codes, see kernels/quant.h) */
     int rows;           /* output features (N) */
     int cols;           /* input features (K) */
     /* Optional BF16 repack of the same matrix (model precision bf16, NULL otherwise): mv_linear then
      * runs products of at least MV_BF16_MIN_M rows with BF16 activations when the CPU has a BF16 kernel. */
     const mv_bf16_pack *bf16;
+    mv_qtype qtype;     /* MV_Q_NONE, or the block format of data */
+    const void *scales; /* quantized only: F16 [rows, cols / MV_QBLOCK], possibly unaligned */
 } mv_matrix;
 
 /* Name of the kernel set in use: "scalar", "avx2" or "avx512" (CPU detection, or MINIVL_ISA). */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "kernels/kernels_isa.h"
+#include "kernels/quant.h"
 
 typedef struct linear_job {
     float *y;
@@ -15,10 +16,7 @@ typedef struct linear_job {
 
 enum { REF_BLOCK_N = 16 };
 
-static void weight_row(const mv_matrix *w, int n, float *dst) {
-    size_t es = mv_dtype_size(w->dtype);
-    mv_to_f32(w->dtype, (const char *)w->data + (size_t)n * (size_t)w->cols * es, dst, (size_t)w->cols);
-}
+static void weight_row(const mv_matrix *w, int n, float *dst) { mv_matrix_row_f32(w, n, dst); }
 
 static void linear_block(void *ctx, int block, int thread) {
     (void)thread;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kernels/kernels_isa.h"
+#include "kernels/quant.h"
 
 enum {
     GEMV_MAX_M = 3,    /* M up to this uses the direct kernel (weights read once per 4 rows of x) */
@@ -63,6 +64,10 @@ void mv_linear_tiled(const mv_gemm_isa *isa, mv_pool *pool, float *y, const floa
             for (int n = 0; n < j.N; n++) y[(size_t)m * j.N + n] = bias ? bias[n] : 0.f;
         return;
     }
+    if (w->qtype != MV_Q_NONE && M <= GEMV_MAX_M) { /* the direct kernel reads plain dtypes only */
+        mv_linear_q(pool, y, x, M, w, bias);
+        return;
+    }
     if (M <= GEMV_MAX_M) {
         mv_pool_for(pool, (j.N + GEMV_BLOCK_N - 1) / GEMV_BLOCK_N, gemv_item, &j);
         return;
@@ -71,6 +76,10 @@ void mv_linear_tiled(const mv_gemm_isa *isa, mv_pool *pool, float *y, const floa
     j.blocks_n = (j.N + nc - 1) / nc;
     size_t per_thread = (size_t)nc * BLOCK_K * sizeof(float);
     j.packs = aligned_alloc(64, per_thread * (size_t)mv_pool_threads(pool));
+    if (!j.packs && w->qtype != MV_Q_NONE) {
+        mv_linear_q(pool, y, x, M, w, bias);
+        return;
+    }
     if (!j.packs) { /* no memory for the panels: the direct kernel needs none */
         mv_pool_for(pool, (j.N + GEMV_BLOCK_N - 1) / GEMV_BLOCK_N, gemv_item, &j);
         return;

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "io/weights_util.h"
+#include "kernels/quant.h"
 #include "llm/llm_impl.h"
 
 enum { MV_LLM_CHUNK = 256 }; /* prefill positions per pass */
@@ -127,6 +128,7 @@ void mv_llm_free(mv_llm *m) {
     free(m->inv_freq);
     free(m->rope_inv_short);
     free(m->rope_inv_long);
+    free(m->qbuf);
     free(m);
 }
 
@@ -140,9 +142,7 @@ mv_status mv_llm_embed(const mv_llm *m, const int32_t *ids, int n, float *out, m
         if (ids[i] < 0 || ids[i] >= m->vocab)
             return mv_set_error(err, MV_ERR_ARG, "token id %d at position %d is outside the vocabulary [0, %d)",
                                 (int)ids[i], i, m->vocab);
-    const size_t H = (size_t)m->hidden, es = mv_dtype_size(m->embed.dtype);
-    for (int i = 0; i < n; i++)
-        mv_to_f32(m->embed.dtype, (const char *)m->embed.data + (size_t)ids[i] * H * es, out + (size_t)i * H, H);
+    for (int i = 0; i < n; i++) mv_matrix_row_f32(&m->embed, ids[i], out + (size_t)i * m->hidden);
     return MV_OK;
 }
 

@@ -26,6 +26,11 @@ typedef struct mv_kv_cache mv_kv_cache;
 mv_status mv_llm_load(const mv_weights *w, const mv_config *cfg, mv_llm **out, mv_error *err);
 void mv_llm_free(mv_llm *llm);
 
+/* Quantize every plain matrix of the model (embeddings, projections, lm_head) to t in memory
+ * (llm_quant.c); matrices already quantized in the checkpoint, or whose width is not a multiple of
+ * the 32-weight block, stay as they are. The mmapped originals are no longer read afterwards. */
+mv_status mv_llm_quantize(mv_llm *llm, mv_qtype qtype, mv_pool *pool, mv_error *err);
+
 int mv_llm_hidden(const mv_llm *llm);
 int mv_llm_vocab(const mv_llm *llm);
 int mv_llm_layers(const mv_llm *llm);

@@ -66,6 +66,7 @@ struct mv_llm {
     double rope_factor;      /* linear / dynamic NTK factor */
     int rope_max_pos;        /* dynamic NTK: max_position_embeddings */
     int max_seq;             /* > 0: longest sequence the model may run (Phi-3 sliding_window, not implemented) */
+    void *qbuf;              /* codes and scales of matrices quantized at load (mv_llm_quantize), or NULL */
 };
 
 struct mv_kv_cache {

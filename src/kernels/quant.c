@@ -1,0 +1,249 @@
+/* quant.c — the Q8/Q4 block formats (quantize, dequantize), the plain C reference of the integer
+ * decode product, and the choice of integer kernel for mv_linear_q. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels_isa.h"
+#include "kernels/quant_isa.h"
+
+const char *mv_qtype_name(mv_qtype t) { return t == MV_Q8 ? "q8" : t == MV_Q4 ? "q4" : "none"; }
+
+mv_qtype mv_qtype_parse(const char *s) {
+    if (s && !strcmp(s, "q8")) return MV_Q8;
+    if (s && !strcmp(s, "q4")) return MV_Q4;
+    return MV_Q_NONE;
+}
+
+size_t mv_q_row_bytes(mv_qtype t, int cols) { return t == MV_Q4 ? (size_t)cols / 2 : (size_t)cols; }
+
+mv_dtype mv_q_code_dtype(mv_qtype t) { return t == MV_Q8 ? MV_I8 : MV_U8; }
+
+/* round-half-even(v) clamped to [lo, hi], as an int: the clamp comes first (it also maps NaN to lo),
+ * then adding and removing 1.5·2^23 rounds in the FPU's default mode — what lrintf and the SIMD
+ * conversions do, but inline and vectorizable. */
+static inline int round_clamp(float v, float lo, float hi) {
+    const float magic = 12582912.0f;
+    v = v > lo ? v : lo; /* comparisons, not fmaxf/fminf: those are library calls at -O3 */
+    v = v < hi ? v : hi;
+    return (int)((v + magic) - magic);
+}
+
+/* The stored F16 scale and the multiplier that maps weights to codes with it. */
+static uint16_t block_scale(float d, float *mult) {
+    uint16_t h = mv_f32_to_f16(d);
+    float df = mv_f16_to_f32(h);
+    *mult = df != 0 && isfinite(df) ? 1.0f / df : 0.0f;
+    return h;
+}
+
+/* Q8: d = max|w| / 127, q = round(w / d). */
+static void quantize_block_q8(const float *v, int8_t *q, uint16_t *scale) {
+    float amax = 0, mult;
+    for (int i = 0; i < MV_QBLOCK; i++) amax = fabsf(v[i]) > amax ? fabsf(v[i]) : amax;
+    *scale = block_scale(amax / 127.0f, &mult);
+    for (int i = 0; i < MV_QBLOCK; i++) q[i] = (int8_t)round_clamp(v[i] * mult, -127, 127);
+}
+
+/* Q4 (symmetric, 16 levels): the weight of largest magnitude maps to code −8 exactly, so its sign
+ * gets the extra level; d = w_max / −8, u = round(w / d) + 8 in [0, 15]. */
+static void quantize_block_q4(const float *v, uint8_t *packed, uint16_t *scale) {
+    float vmax = 0, mult;
+    for (int i = 0; i < MV_QBLOCK; i++)
+        if (fabsf(v[i]) > fabsf(vmax)) vmax = v[i];
+    *scale = block_scale(vmax / -8.0f, &mult);
+    uint8_t u[MV_QBLOCK];
+    for (int i = 0; i < MV_QBLOCK; i++) u[i] = (uint8_t)(round_clamp(v[i] * mult, -8, 7) + 8);
+    for (int j = 0; j < MV_QBLOCK / 2; j++) packed[j] = (uint8_t)(u[j] | u[j + MV_QBLOCK / 2] << 4);
+}
+
+void mv_q_quantize_row(mv_qtype t, mv_dtype dt, const void *src, int cols, void *codes, uint16_t *scales) {
+    float v[MV_QBLOCK];
+    const size_t es = mv_dtype_size(dt);
+    for (int b = 0; b < cols / MV_QBLOCK; b++) {
+        mv_to_f32(dt, (const char *)src + (size_t)b * MV_QBLOCK * es, v, MV_QBLOCK);
+        if (t == MV_Q8) quantize_block_q8(v, (int8_t *)codes + (size_t)b * MV_QBLOCK, &scales[b]);
+        else quantize_block_q4(v, (uint8_t *)codes + (size_t)b * MV_QBLOCK / 2, &scales[b]);
+    }
+}
+
+static float scale_at(const mv_matrix *w, int row, int block) {
+    uint16_t h;
+    memcpy(&h, (const char *)w->scales + ((size_t)row * (size_t)(w->cols / MV_QBLOCK) + (size_t)block) * 2, 2);
+    return mv_f16_to_f32(h);
+}
+
+/* Signed codes of block `block` of row `row` (Q4 nibbles minus 8). */
+static void block_codes(const mv_matrix *w, int row, int block, int q[MV_QBLOCK]) {
+    const uint8_t *p = (const uint8_t *)w->data + (size_t)row * mv_q_row_bytes(w->qtype, w->cols) +
+                       (size_t)block * mv_q_row_bytes(w->qtype, MV_QBLOCK);
+    if (w->qtype == MV_Q8) {
+        for (int i = 0; i < MV_QBLOCK; i++) q[i] = (int8_t)p[i];
+        return;
+    }
+    for (int j = 0; j < MV_QBLOCK / 2; j++) {
+        q[j] = (p[j] & 15) - 8;
+        q[j + MV_QBLOCK / 2] = (p[j] >> 4) - 8;
+    }
+}
+
+void mv_q_dequant(const mv_matrix *w, int row, int k0, int n, float *dst) {
+    int q[MV_QBLOCK];
+    for (int k = 0; k < n; k += MV_QBLOCK) {
+        const int b = (k0 + k) / MV_QBLOCK;
+        const float d = scale_at(w, row, b);
+        block_codes(w, row, b, q);
+        for (int i = 0; i < MV_QBLOCK; i++) dst[k + i] = (float)q[i] * d;
+    }
+}
+
+void mv_matrix_row_f32(const mv_matrix *w, int row, float *dst) {
+    if (w->qtype != MV_Q_NONE) {
+        mv_q_dequant(w, row, 0, w->cols, dst);
+        return;
+    }
+    const size_t es = mv_dtype_size(w->dtype);
+    mv_to_f32(w->dtype, (const char *)w->data + (size_t)row * (size_t)w->cols * es, dst, (size_t)w->cols);
+}
+
+typedef struct quantize_job {
+    const mv_matrix *src;
+    mv_qtype t;
+    uint8_t *codes;
+    uint16_t *scales;
+} quantize_job;
+
+enum { QUANT_ROWS_PER_ITEM = 64, QGEMV_BLOCK_N = 32 };
+
+static void quantize_item(void *ctx, int item, int thread) {
+    (void)thread;
+    const quantize_job *j = ctx;
+    const int K = j->src->cols, r1 = (item + 1) * QUANT_ROWS_PER_ITEM < j->src->rows ? (item + 1) * QUANT_ROWS_PER_ITEM
+                                                                                     : j->src->rows;
+    const size_t es = mv_dtype_size(j->src->dtype), rb = mv_q_row_bytes(j->t, K);
+    for (int r = item * QUANT_ROWS_PER_ITEM; r < r1; r++)
+        mv_q_quantize_row(j->t, j->src->dtype, (const char *)j->src->data + (size_t)r * K * es, K, j->codes + r * rb,
+                          j->scales + (size_t)r * (K / MV_QBLOCK));
+}
+
+void mv_q_quantize_matrix(mv_pool *pool, const mv_matrix *src, mv_qtype t, void *codes, uint16_t *scales,
+                          mv_matrix *out) {
+    quantize_job j = { src, t, codes, scales };
+    mv_pool_for(pool, (src->rows + QUANT_ROWS_PER_ITEM - 1) / QUANT_ROWS_PER_ITEM, quantize_item, &j);
+    *out = (mv_matrix){ mv_q_code_dtype(t), codes, src->rows, src->cols, t, scales };
+}
+
+/* ------------------------------------------------------------------ integer reference */
+
+void mv_q_act_ref(const float *x, int K, int8_t *q, float *d, int32_t *sum) {
+    for (int b = 0; b < K / MV_QBLOCK; b++) {
+        const float *v = x + (size_t)b * MV_QBLOCK;
+        float amax = 0, mult;
+        int32_t s = 0;
+        for (int i = 0; i < MV_QBLOCK; i++) amax = fabsf(v[i]) > amax ? fabsf(v[i]) : amax;
+        mv_qact_block_scale(amax, &d[b], &mult);
+        for (int i = 0; i < MV_QBLOCK; i++) {
+            q[b * MV_QBLOCK + i] = (int8_t)round_clamp(v[i] * mult, -127, 127);
+            s += q[b * MV_QBLOCK + i];
+        }
+        if (sum) sum[b] = s;
+    }
+}
+
+typedef struct qref_job {
+    float *y;
+    const int8_t *xq;
+    const float *xd;
+    int M;
+    const mv_matrix *w;
+    const float *bias;
+} qref_job;
+
+static void qref_item(void *ctx, int block, int thread) {
+    (void)thread;
+    const qref_job *j = ctx;
+    const int N = j->w->rows, K = j->w->cols, nb = K / MV_QBLOCK;
+    const int n1 = (block + 1) * QGEMV_BLOCK_N < N ? (block + 1) * QGEMV_BLOCK_N : N;
+    int q[MV_QBLOCK];
+    for (int n = block * QGEMV_BLOCK_N; n < n1; n++)
+        for (int m = 0; m < j->M; m++) {
+            float acc = 0;
+            for (int b = 0; b < nb; b++) {
+                block_codes(j->w, n, b, q);
+                int32_t s = 0;
+                for (int i = 0; i < MV_QBLOCK; i++) s += q[i] * j->xq[(size_t)m * K + (size_t)b * MV_QBLOCK + i];
+                acc += scale_at(j->w, n, b) * j->xd[(size_t)m * nb + b] * (float)s;
+            }
+            j->y[(size_t)m * N + n] = acc + (j->bias ? j->bias[n] : 0.f);
+        }
+}
+
+void mv_linear_q_ref(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias) {
+    const int K = w->cols, nb = K / MV_QBLOCK;
+    if (M <= 0 || w->rows <= 0) return;
+    int8_t *xq = malloc((size_t)M * (size_t)K + 1);
+    float *xd = malloc(((size_t)M * (size_t)nb + 1) * sizeof *xd);
+    if (!xq || !xd) { /* no scratch: the dequantizing float reference needs none */
+        free(xq);
+        free(xd);
+        mv_linear_ref(pool, y, x, M, w, bias);
+        return;
+    }
+    for (int m = 0; m < M; m++) mv_q_act_ref(x + (size_t)m * K, K, xq + (size_t)m * K, xd + (size_t)m * nb, NULL);
+    qref_job j = { y, xq, xd, M, w, bias };
+    mv_pool_for(pool, (w->rows + QGEMV_BLOCK_N - 1) / QGEMV_BLOCK_N, qref_item, &j);
+    free(xq);
+    free(xd);
+}
+
+/* ------------------------------------------------------------------ dispatch */
+
+static const mv_qgemv_isa *qgemv_isa(void) {
+    switch (mv_kernels_isa_id()) {
+    case MV_ISA_AVX512:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512vnni") ? &mv_qgemv_avx512vnni : &mv_qgemv_avx2;
+    case MV_ISA_AVX2: return &mv_qgemv_avx2;
+    default: return NULL;
+    }
+}
+
+typedef struct qgemv_job {
+    const mv_qgemv_isa *isa;
+    const mv_matrix *w;
+    const void *acts;
+    size_t stride;
+    int R;
+    const float *bias;
+    float *y;
+} qgemv_job;
+
+static void qgemv_item(void *ctx, int block, int thread) {
+    (void)thread;
+    const qgemv_job *j = ctx;
+    const int n0 = block * QGEMV_BLOCK_N, n1 = n0 + QGEMV_BLOCK_N < j->w->rows ? n0 + QGEMV_BLOCK_N : j->w->rows;
+    j->isa->rows(j->w, j->acts, j->stride, j->R, n0, n1, j->bias, j->y, j->w->rows);
+}
+
+void mv_linear_q(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias) {
+    const mv_qgemv_isa *isa = qgemv_isa();
+    if (!isa) {
+        mv_linear_q_ref(pool, y, x, M, w, bias);
+        return;
+    }
+    const int K = w->cols, N = w->rows;
+    if (M <= 0 || N <= 0) return;
+    const size_t stride = (isa->act_bytes(K) + 63) & ~(size_t)63;
+    void *acts = aligned_alloc(64, stride * MV_QGEMV_MAX_M);
+    if (!acts) {
+        mv_linear_ref(pool, y, x, M, w, bias);
+        return;
+    }
+    for (int m0 = 0; m0 < M; m0 += MV_QGEMV_MAX_M) {
+        const int R = M - m0 < MV_QGEMV_MAX_M ? M - m0 : MV_QGEMV_MAX_M;
+        for (int r = 0; r < R; r++) isa->act_prep(w->qtype, x + (size_t)(m0 + r) * K, K, (char *)acts + r * stride);
+        qgemv_job j = { isa, w, acts, stride, R, bias, y + (size_t)m0 * N };
+        mv_pool_for(pool, (N + QGEMV_BLOCK_N - 1) / QGEMV_BLOCK_N, qgemv_item, &j);
+    }
+    free(acts);
+}

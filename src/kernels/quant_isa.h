@@ -1,0 +1,42 @@
+/* quant_isa.h — private interface between the quantized-linear dispatcher (quant.c) and its per-ISA
+ * integer kernels (quant_avx512.c, quant_avx2.c). */
+#ifndef MV_KERNELS_QUANT_ISA_H
+#define MV_KERNELS_QUANT_ISA_H
+
+#include <math.h>
+
+#include "kernels/quant.h"
+
+/* The decode path handles up to this many rows of x per weight pass. */
+enum { MV_QGEMV_MAX_M = 4 };
+
+/* An integer decode kernel set. An "activation" is one row of x prepared for the kernel in a scratch
+ * area of act_bytes(K) bytes (64-byte aligned). */
+typedef struct mv_qgemv_isa {
+    const char *name;
+    size_t (*act_bytes)(int K);
+    /* Quantize x[K] for weights of type t into act. */
+    void (*act_prep)(mv_qtype t, const float *x, int K, void *act);
+    /* y[r*ldy + n] = Σ_k x_r[k] · w[n, k] (+ bias[n]) for r < R ≤ MV_QGEMV_MAX_M, n in [n0, n1);
+     * activation r at acts + r * act_stride. */
+    void (*rows)(const mv_matrix *w, const void *acts, size_t act_stride, int R, int n0, int n1, const float *bias,
+                 float *y, int ldy);
+} mv_qgemv_isa;
+
+extern const mv_qgemv_isa mv_qgemv_avx512vnni, mv_qgemv_avx2;
+
+/* Activation quantization shared by every ISA so their codes agree bit for bit: the block's scale
+ * d = amax / 127 and multiplier 127 / amax (0 for an all-zero block); code = round-half-even(x · mult). */
+static inline void mv_qact_block_scale(float amax, float *d, float *mult) {
+    *d = amax / 127.0f;
+    *mult = amax > 0 ? 127.0f / amax : 0.0f;
+}
+
+/* x[K] quantized per block in plain C: codes q[K], scales d[K/32], code sums sum[K/32] (may be NULL). */
+void mv_q_act_ref(const float *x, int K, int8_t *q, float *d, int32_t *sum);
+
+/* Code offset folded into unsigned weight codes by the integer kernels: the kernels multiply
+ * u = q + offset (Q8: q + 128, Q4: the stored nibble) and subtract offset · Σ x codes per block. */
+static inline int mv_q_code_offset(mv_qtype t) { return t == MV_Q8 ? 128 : 8; }
+
+#endif
