@@ -6,5 +6,6 @@ int mv_cmd_run(int argc, char **argv);
 int mv_cmd_chat(int argc, char **argv);
 int mv_cmd_synth(int argc, char **argv);
 int mv_cmd_tokenize(int argc, char **argv);
+int mv_cmd_bench(int argc, char **argv);
 
 #endif

@@ -12,7 +12,8 @@ static void usage(FILE *f) {
             "  run        answer a question about images (streams the answer)\n"
             "  chat       interactive chat (/image PATH, /reset, /quit)\n"
             "  tokenize   tokenize text (--jsonl for batch)\n"
-            "  synth      write a SYNTH-1 synthetic checkpoint from a config.json\n",
+            "  synth      write a SYNTH-1 synthetic checkpoint from a config.json\n"
+            "  bench      measure load, vision, prefill and decode speed on a checkpoint\n",
             MINIVL_VERSION);
 }
 
@@ -24,6 +25,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "run")) return mv_cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "chat")) return mv_cmd_chat(argc - 1, argv + 1);
     if (!strcmp(cmd, "synth")) return mv_cmd_synth(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench")) return mv_cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize")) return mv_cmd_tokenize(argc - 1, argv + 1);
     fprintf(stderr, "minivl: unknown command '%s'\n", cmd);
     usage(stderr);
