@@ -222,6 +222,17 @@ mv_status mv_batch_decode(mv_session *const *sessions, int n_sessions, mv_error 
 int mv_session_active(const mv_session *s);
 mv_status mv_session_end(mv_session *s, mv_result *out, mv_error *err);
 
+/* Raw token access (benchmarks, scoring): the session's context without the chat template.
+ * mv_session_truncate keeps the first n positions of the context (the KV cache), 0 forgets it all;
+ * mv_session_length is its size in tokens.
+ * mv_session_eval appends ids as they are (no template, no BOS) and runs them through the language
+ * model in one forward pass; logits (may be NULL, else vocab_size floats) receive the next-token
+ * logits after the last id. MV_ERR_CONTEXT when the context would overflow; on any error the context
+ * is unchanged. A later mv_session_chat reuses the common prefix as usual. */
+void mv_session_truncate(mv_session *s, int n);
+int mv_session_length(const mv_session *s);
+mv_status mv_session_eval(mv_session *s, const int32_t *ids, size_t n, float *logits, mv_error *err);
+
 /* The exact prompt string upstream's chat() would tokenize (images expanded to
  * <img><IMG_CONTEXT>*256*tiles</img>), for inspection. Free with mv_free. */
 mv_status mv_build_prompt(mv_model *model, const mv_message *messages, int n_messages, int max_tiles,

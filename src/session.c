@@ -155,6 +155,35 @@ void mv_session_free(mv_session *s) {
     free(s);
 }
 
+/* ------------------------------------------------------------------ raw tokens */
+
+void mv_session_truncate(mv_session *s, int n) {
+    if (!s || n < 0 || (size_t)n >= s->n) return;
+    mv_kv_truncate(s->kv, n);
+    s->n = (size_t)n;
+}
+
+int mv_session_length(const mv_session *s) { return s ? (int)s->n : 0; }
+
+mv_status mv_session_eval(mv_session *s, const int32_t *ids, size_t n, float *logits, mv_error *err) {
+    if (!s || (!ids && n)) return mv_set_error(err, MV_ERR_ARG, "no session or token ids");
+    if (n == 0) return MV_OK;
+    mv_model *m = s->model;
+    if (n > s->cap - s->n)
+        return mv_set_error(err, MV_ERR_CONTEXT, "%zu tokens after %zu do not fit the %zu-token context", n, s->n, s->cap);
+    const size_t H = (size_t)mv_llm_hidden(m->llm);
+    float *embeds = malloc(n * H * sizeof *embeds);
+    if (!embeds) return mv_set_error(err, MV_ERR_NOMEM, "out of memory for %zu token embeddings", n);
+    mv_status rc = mv_llm_embed(m->llm, ids, (int)n, embeds, err);
+    if (rc == MV_OK) rc = mv_llm_forward(m->llm, m->pool, s->kv, embeds, (int)n, logits, err);
+    free(embeds);
+    if (rc != MV_OK) return rc;
+    memcpy(s->ids + s->n, ids, n * sizeof *ids);
+    memset(s->tags + s->n, 0, n * sizeof *s->tags);
+    s->n += n;
+    return MV_OK;
+}
+
 /* ------------------------------------------------------------------ prompt */
 
 static int count_images(const mv_message *msgs, int n) {

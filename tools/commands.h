@@ -8,5 +8,6 @@ int mv_cmd_synth(int argc, char **argv);
 int mv_cmd_tokenize(int argc, char **argv);
 int mv_cmd_serve(int argc, char **argv);
 int mv_cmd_quantize(int argc, char **argv);
+int mv_cmd_bench(int argc, char **argv);
 
 #endif

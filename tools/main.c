@@ -13,6 +13,7 @@ static void usage(FILE *f) {
             "  chat       interactive chat (/image PATH, /reset, /quit)\n"
             "  tokenize   tokenize text (--jsonl for batch)\n"
             "  serve      OpenAI-compatible HTTP server (/v1/chat/completions)\n"
+            "  bench      measure load, vision, prefill and decode speed on a checkpoint\n"
             "  synth      write a SYNTH-1 synthetic checkpoint from a config.json\n"
             "  quantize   write a copy of a checkpoint with 8- or 4-bit language-model weights\n",
             MINIVL_VERSION);
@@ -27,6 +28,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "chat")) return mv_cmd_chat(argc - 1, argv + 1);
     if (!strcmp(cmd, "serve")) return mv_cmd_serve(argc - 1, argv + 1);
     if (!strcmp(cmd, "synth")) return mv_cmd_synth(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench")) return mv_cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize")) return mv_cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "quantize")) return mv_cmd_quantize(argc - 1, argv + 1);
     fprintf(stderr, "minivl: unknown command '%s'\n", cmd);
