@@ -80,8 +80,10 @@ typedef struct probe_isa {
 static double measure(const probe_isa *isa, const probe_opts *o) {
     flops_ctx c = { .iters = 100000, .kernel = isa->kernel };
     double dt = probe_run_threads(o->threads, run_kernel, &c);
-    c.iters = (long)(c.iters * (0.2 / (dt > 1e-6 ? dt : 1e-6)));
+    /* ~0.2 s per run; the clamp keeps a mismeasured calibration from running for minutes */
+    c.iters = (long)((double)c.iters * (0.2 / (dt > 1e-4 ? dt : 1e-4)));
     if (c.iters < 1000) c.iters = 1000;
+    if (c.iters > 200000000L) c.iters = 200000000L;
     double g[64];
     int reps = o->reps < 64 ? o->reps : 64;
     for (int r = 0; r < reps; r++)

@@ -345,8 +345,11 @@ function main() {
   }
   fs.closeSync(fd);
   fs.renameSync(outPath + ".tmp", outPath);
-  const bytes = fs.statSync(outPath).size;
-  console.log(`${outPath}: ${list.length} tensors, ${type}, ${(bytes / 2 ** 20).toFixed(1)} MiB`);
+  // One JSON line for bench/report.mjs: decode reads every tensor once per token except the
+  // embedding table (one row), so that is the bandwidth bound's bytes per token.
+  const perToken = list.filter((e) => e.name !== "token_embd.weight").reduce((a, e) => a + e.bytes, 0);
+  console.log(JSON.stringify({ file: outPath, type, tensors: list.length, bytes: fs.statSync(outPath).size,
+    decode_bytes_per_token: perToken }));
 }
 
 main();

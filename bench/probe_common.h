@@ -34,38 +34,45 @@ typedef struct probe_job {
     void *arg;
     int thread;
     pthread_barrier_t *start;
+    double t0, t1; /* this thread's own start and end */
 } probe_job;
 
 static void *probe_thread_main(void *p) {
     probe_job *j = p;
     pthread_barrier_wait(j->start);
+    j->t0 = probe_now();
     j->fn(j->arg, j->thread);
+    j->t1 = probe_now();
     return NULL;
 }
 
-/* Runs fn(arg, t) for t in [0, n) on n threads released together; returns the wall seconds from
- * the common start to the last finish (0 when threads cannot be started). */
+/* Runs fn(arg, t) for t in [0, n) on n threads released together; returns the seconds from the
+ * first thread's start to the last one's end, as the threads saw them (the caller may be descheduled
+ * on a busy machine, so its own clock would not do). Exits when threads cannot be started. */
 static inline double probe_run_threads(int n, probe_fn fn, void *arg) {
     pthread_t tid[256];
     probe_job jobs[256];
     pthread_barrier_t start;
-    if (n < 1 || n > 256 || pthread_barrier_init(&start, NULL, (unsigned)n + 1) != 0) return 0;
-    int started = 0;
-    for (int t = 0; t < n; t++) {
-        jobs[t] = (probe_job){ fn, arg, t, &start };
-        if (pthread_create(&tid[t], NULL, probe_thread_main, &jobs[t]) != 0) break;
-        started++;
-    }
-    if (started < n) { /* cannot start them all: release those waiting and report failure */
-        fprintf(stderr, "probe: could not start %d threads\n", n);
+    if (n < 1 || n > 256 || pthread_barrier_init(&start, NULL, (unsigned)n + 1) != 0) {
+        fprintf(stderr, "probe: cannot run %d threads\n", n);
         exit(1);
     }
+    for (int t = 0; t < n; t++) {
+        jobs[t] = (probe_job){ .fn = fn, .arg = arg, .thread = t, .start = &start };
+        if (pthread_create(&tid[t], NULL, probe_thread_main, &jobs[t]) != 0) {
+            fprintf(stderr, "probe: could not start %d threads\n", n);
+            exit(1);
+        }
+    }
     pthread_barrier_wait(&start);
-    double t0 = probe_now();
-    for (int t = 0; t < n; t++) pthread_join(tid[t], NULL);
-    double dt = probe_now() - t0;
+    double first = 0, last = 0;
+    for (int t = 0; t < n; t++) {
+        pthread_join(tid[t], NULL);
+        if (t == 0 || jobs[t].t0 < first) first = jobs[t].t0;
+        if (t == 0 || jobs[t].t1 > last) last = jobs[t].t1;
+    }
     pthread_barrier_destroy(&start);
-    return dt;
+    return last - first;
 }
 
 /* Options shared by the probes: -t THREADS, --reps N, --json. Returns 0 on a usage error. */

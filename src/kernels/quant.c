@@ -22,12 +22,13 @@ mv_dtype mv_q_code_dtype(mv_qtype t) { return t == MV_Q8 ? MV_I8 : MV_U8; }
 /* round-half-even(v) clamped to [lo, hi], as an int: the clamp comes first (it also maps NaN to lo),
  * then adding and removing 1.5·2^23 rounds in the FPU's default mode — what lrintf and the SIMD
  * conversions do, but inline and vectorizable. */
-static inline int round_clamp(float v, float lo, float hi) {
+static inline float round_clamp_f(float v, float lo, float hi) {
     const float magic = 12582912.0f;
     v = v > lo ? v : lo; /* comparisons, not fmaxf/fminf: those are library calls at -O3 */
     v = v < hi ? v : hi;
-    return (int)((v + magic) - magic);
+    return (v + magic) - magic;
 }
+static inline int round_clamp(float v, float lo, float hi) { return (int)round_clamp_f(v, lo, hi); }
 
 /* The stored F16 scale and the multiplier that maps weights to codes with it. */
 static uint16_t block_scale(float d, float *mult) {
@@ -45,16 +46,43 @@ static void quantize_block_q8(const float *v, int8_t *q, uint16_t *scale) {
     for (int i = 0; i < MV_QBLOCK; i++) q[i] = (int8_t)round_clamp(v[i] * mult, -127, 127);
 }
 
-/* Q4 (symmetric, 16 levels): the weight of largest magnitude maps to code −8 exactly, so its sign
- * gets the extra level; d = w_max / −8, u = round(w / d) + 8 in [0, 15]. */
+/* Q4 (symmetric, 16 levels, u = q + 8): the weight of largest magnitude goes to the side with the
+ * extra level (q = −8). Sixteen levels are coarse, so rather than d = w_max / −8 alone, a few
+ * divisors around 8 are tried, each followed by the least-squares scale for its codes
+ * (d = Σwq / Σq²), and the pair with the smallest squared error (with d rounded to F16) is kept. */
+enum { Q4_TRIES = 5 };
+
 static void quantize_block_q4(const float *v, uint8_t *packed, uint16_t *scale) {
-    float vmax = 0, mult;
+    float vmax = 0, best_err = INFINITY;
     for (int i = 0; i < MV_QBLOCK; i++)
         if (fabsf(v[i]) > fabsf(vmax)) vmax = v[i];
-    *scale = block_scale(vmax / -8.0f, &mult);
-    uint8_t u[MV_QBLOCK];
-    for (int i = 0; i < MV_QBLOCK; i++) u[i] = (uint8_t)(round_clamp(v[i] * mult, -8, 7) + 8);
-    for (int j = 0; j < MV_QBLOCK / 2; j++) packed[j] = (uint8_t)(u[j] | u[j + MV_QBLOCK / 2] << 4);
+    float q[MV_QBLOCK], best[MV_QBLOCK] = { 0 }; /* codes as floats: the loop stays vectorizable */
+    *scale = 0;
+    for (int c = 0; c < Q4_TRIES && vmax != 0; c++) {
+        const float mult = (-8.5f + 0.25f * (float)c) / vmax; /* divisors −8.5 … −7.5 */
+        float sxq = 0, sqq = 0, p1[8] = { 0 }, p2[8] = { 0 }; /* 8 partial sums: vectorizable without -ffast-math */
+        for (int i = 0; i < MV_QBLOCK; i++) q[i] = round_clamp_f(v[i] * mult, -8, 7);
+        for (int i = 0; i < MV_QBLOCK; i += 8)
+            for (int l = 0; l < 8; l++) {
+                p1[l] += v[i + l] * q[i + l];
+                p2[l] += q[i + l] * q[i + l];
+            }
+        for (int l = 0; l < 8; l++) {
+            sxq += p1[l];
+            sqq += p2[l];
+        }
+        float unused;
+        const uint16_t h = block_scale(sqq > 0 ? sxq / sqq : 0, &unused);
+        const float d = mv_f16_to_f32(h);
+        const float err = d * d * sqq - 2 * d * sxq; /* Σ(w − dq)² minus the constant Σw² */
+        if (err < best_err) {
+            best_err = err;
+            *scale = h;
+            memcpy(best, q, sizeof best);
+        }
+    }
+    for (int j = 0; j < MV_QBLOCK / 2; j++)
+        packed[j] = (uint8_t)(((int)best[j] + 8) | ((int)best[j + MV_QBLOCK / 2] + 8) << 4);
 }
 
 void mv_q_quantize_row(mv_qtype t, mv_dtype dt, const void *src, int cols, void *codes, uint16_t *scales) {

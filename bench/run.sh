@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# run.sh — the benchmark of issue 4 in one command: builds minivl and the probes, generates the
+# SYNTH-1 full-size InternVL2-1B checkpoint if absent, writes GGUF files of its language model,
+# measures the machine's limits (bandwidth and compute probes), runs `minivl bench` and llama.cpp
+# (node-llama-cpp) on the same workload, and prints the results table with ratios.
+#
+#   bench/run.sh                      # everything with the defaults below
+#   THREADS=2 REPS=5 VISION_REPS=3 DECODE_TOKENS=16 bench/run.sh
+#
+# Environment: THREADS (2), REPS (5; medians), VISION_REPS (3), DECODE_TOKENS (16),
+#   MODEL (models/synth-internvl2-1b), OUT (build/bench-results), GGUF_TYPES ("bf16 q8_0 q4_0"),
+#   VARIANTS ("f32:none bf16:none f32:q8 f32:q4": minivl precision:quant pairs; ones this build
+#   does not support are skipped), PEER (1; 0 skips llama.cpp), BUILD_DIR (build).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+THREADS=${THREADS:-2}
+REPS=${REPS:-5}
+VISION_REPS=${VISION_REPS:-3}
+DECODE_TOKENS=${DECODE_TOKENS:-16}
+BUILD_DIR=${BUILD_DIR:-build}
+MODEL=${MODEL:-models/synth-internvl2-1b}
+OUT=${OUT:-$BUILD_DIR/bench-results}
+GGUF_TYPES=${GGUF_TYPES:-"bf16 q8_0 q4_0"}
+VARIANTS=${VARIANTS:-"f32:none bf16:none f32:q8 f32:q4"}
+PEER=${PEER:-1}
+MINIVL=$BUILD_DIR/minivl
+log() { echo "[bench] $*" >&2; }
+
+log "building ($BUILD_DIR)"
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$BUILD_DIR" -j2 --target minivl-cli bw_probe flops_probe >/dev/null
+
+if [ ! -f "$MODEL/model.safetensors" ]; then
+  log "generating the SYNTH-1 InternVL2-1B checkpoint in $MODEL"
+  "$MINIVL" synth --config assets/InternVL2-1B/config.json --tokenizer assets/InternVL2-1B --out "$MODEL" >/dev/null
+fi
+mkdir -p "$OUT"
+rm -f "$OUT"/minivl-*.json "$OUT"/llama-*.json
+
+log "probes: memory bandwidth, compute peak ($THREADS threads)"
+"$BUILD_DIR/bench/bw_probe" -t "$THREADS" --json >"$OUT/bw.json"
+"$BUILD_DIR/bench/flops_probe" -t "$THREADS" --json >"$OUT/flops.json"
+
+for v in $VARIANTS; do
+  prec=${v%%:*} quant=${v##*:}
+  log "minivl bench --precision $prec --quantize $quant"
+  if ! "$MINIVL" bench -m "$MODEL" -t "$THREADS" --reps "$REPS" --vision-reps "$VISION_REPS" \
+      --decode-tokens "$DECODE_TOKENS" --precision "$prec" --quantize "$quant" --json \
+      >"$OUT/minivl-$prec-$quant.json" 2>"$OUT/minivl-$prec-$quant.err"; then
+    log "  skipped: $(tail -n 1 "$OUT/minivl-$prec-$quant.err")"
+    rm -f "$OUT/minivl-$prec-$quant.json"
+  fi
+done
+
+if [ "$PEER" = 1 ]; then
+  if [ ! -d bench/peer/node_modules/node-llama-cpp ]; then
+    log "installing node-llama-cpp (npm)"
+    (cd bench/peer && npm install --no-audit --no-fund >/dev/null)
+  fi
+  for t in $GGUF_TYPES; do
+    gg="$OUT/llm-$t.gguf"
+    if [ ! -f "$gg" ] || [ "$MODEL/model.safetensors" -nt "$gg" ] || [ ! -f "$OUT/gguf-$t.json" ]; then
+      log "writing $gg"
+      node bench/gguf_write.mjs "$MODEL" "$gg" --type "$t" >"$OUT/gguf-$t.json"
+    fi
+    log "llama.cpp $t"
+    node bench/peer/llama_bench.mjs "$gg" -t "$THREADS" --reps "$REPS" --decode-tokens "$DECODE_TOKENS" \
+      >"$OUT/llama-$t.json"
+  done
+fi
+
+node bench/report.mjs "$OUT" "$MODEL" | tee "$OUT/report.md"
