@@ -63,7 +63,7 @@ static mv_status find_quantized(const mv_weights *w, const char *name, int64_t r
         return mv_set_error(err, MV_ERR_FORMAT, "%s: tensor '%s' has shape %s but %s needs one scale per %d weights: %s",
                             s->file, sname, got, name, MV_QBLOCK, want);
     }
-    *out = (mv_matrix){ q->dtype, q->data, (int)rows, (int)cols, t, s->data };
+    *out = (mv_matrix){ .dtype = q->dtype, .data = q->data, .rows = (int)rows, .cols = (int)cols, .qtype = t, .scales = s->data };
     *qw = q;
     return MV_OK;
 }
@@ -105,7 +105,7 @@ mv_status mv_weight_matrix(const mv_weights *w, const char *name, int rows, int 
     mv_status rc = find_quantized(w, name, rows, cols, out, &t, err);
     if (rc != MV_OK || t) return rc;
     if ((rc = mv_weight_shape(w, name, 2, shape, &t, err)) != MV_OK) return rc;
-    *out = (mv_matrix){ t->dtype, t->data, rows, cols };
+    *out = (mv_matrix){ .dtype = t->dtype, .data = t->data, .rows = rows, .cols = cols };
     return MV_OK;
 }
 

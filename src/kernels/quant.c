@@ -158,7 +158,7 @@ void mv_q_quantize_matrix(mv_pool *pool, const mv_matrix *src, mv_qtype t, void 
                           mv_matrix *out) {
     quantize_job j = { src, t, codes, scales };
     mv_pool_for(pool, (src->rows + QUANT_ROWS_PER_ITEM - 1) / QUANT_ROWS_PER_ITEM, quantize_item, &j);
-    *out = (mv_matrix){ mv_q_code_dtype(t), codes, src->rows, src->cols, t, scales };
+    *out = (mv_matrix){ .dtype = mv_q_code_dtype(t), .data = codes, .rows = src->rows, .cols = src->cols, .qtype = t, .scales = scales };
 }
 
 /* ------------------------------------------------------------------ integer reference */

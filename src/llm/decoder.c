@@ -304,7 +304,7 @@ static void attention_one(fwd *f, const mv_kv_cache *kv, int layer, float *out, 
                     m->n_heads, m->n_kv_heads, hd, n, p0 + n, 1.0f / sqrtf((float)hd), 1, p0);
 }
 
-/* Batch decode: row r is the new query of sequence kvs[r], attending over its own cache. */
+/* The chunk's attention; in batch decode row r is the new query of sequence kvs[r] over its own cache. */
 static void attention(fwd *f, int layer, int p0, int n) {
     if (!f->kvs) {
         attention_one(f, f->kv, layer, f->att, f->q, p0, n);
@@ -313,7 +313,6 @@ static void attention(fwd *f, int layer, int p0, int n) {
     const size_t stride = (size_t)f->m->n_heads * (size_t)f->m->head_dim;
     for (int r = 0; r < n; r++)
         attention_one(f, f->kvs[r], layer, f->att + (size_t)r * stride, f->q + (size_t)r * stride, f->kvs[r]->len, 1);
-}
 }
 
 /* h = down(silu(gate(h)) * up(h)). */
