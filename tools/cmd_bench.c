@@ -99,16 +99,10 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
     return 1;
 }
 
-/* The hook for the fast paths' load options. TODO(issue 4): once mv_model_params has precision and
- * quantization fields (branches prec and quant), set them here; until then only the reference path
- * (f32 activations, checkpoint weights as stored) can be measured. */
-static int apply_model_options(const bench_opts *o, mv_model_params *mp) {
-    (void)mp;
-    if (strcmp(o->precision, "f32") != 0 || strcmp(o->quant, "none") != 0) {
-        fprintf(stderr, "minivl bench: this build has no --precision %s / --quantize %s yet\n", o->precision, o->quant);
-        return 0;
-    }
-    return 1;
+/* The fast paths' load options: BF16 activations, weights quantized at load. */
+static void apply_model_options(const bench_opts *o, mv_model_params *mp) {
+    mp->precision = strcmp(o->precision, "bf16") == 0 ? MV_PRECISION_BF16 : MV_PRECISION_F32;
+    mp->quantize = strcmp(o->quant, "none") == 0 ? NULL : o->quant;
 }
 
 static double now_ms(void) {
@@ -333,7 +327,7 @@ int mv_cmd_bench(int argc, char **argv) {
     /* room for the longest context plus its decode steps; a small cache keeps the RSS honest */
     mp.context_length = (decode_contexts[N_CTX - 1] > o.prefill_tokens ? decode_contexts[N_CTX - 1] : o.prefill_tokens)
                         + o.decode_tokens + 1;
-    if (!apply_model_options(&o, &mp)) return 2;
+    apply_model_options(&o, &mp);
     mv_error err = { 0 };
     bench_result res = { 0 };
     mv_model *model = NULL;

@@ -181,9 +181,6 @@ static void mh_item(void *ctx, int item, int thread) {
     else if (!j->isa)
         mv_attention_head_ref(out, j->out_stride, q, j->q_stride, k, v, j->kv_stride, rows, j->nk, j->d, j->scale,
                               j->causal, off, s);
-    else if (!j->kp)
-        att_direct(j->isa, j->softmax, out, j->out_stride, q, j->q_stride, k, v, j->kv_stride, rows, j->nk, j->d,
-                   j->scale, j->causal, off, s);
     else { /* the query block is copied next to its scores for the same reason as mh_pack */
         float *qb = s + (size_t)ATT_BLOCK_Q * j->nk_pad;
         copy_rows(qb, q, j->q_stride, rows, j->d);
@@ -192,8 +189,26 @@ static void mh_item(void *ctx, int item, int thread) {
     }
 }
 
+/* Decode (few queries): one item per (KV head, query) computes every GQA head of the group at once,
+ * so the group's keys and values are read once per query rather than once per head — at long
+ * contexts that read, not the arithmetic, is the cost. The group's query rows sit side by side
+ * (head_dim apart), so they are the rows of one small gemv; the scores are group × keys. */
+static void mh_item_grouped(void *ctx, int item, int thread) {
+    const mh_job *j = ctx;
+    const int g = item % (j->n_heads / j->group), i = item / (j->n_heads / j->group), h0 = g * j->group;
+    const int n = att_keys(i, j->nk, j->causal, j->q_offset);
+    const float *k = j->k + (size_t)g * j->kv_head_stride, *v = j->v + (size_t)g * j->kv_head_stride;
+    float *s = j->scratch + (size_t)thread * j->scratch_len;
+    j->isa->gemv(j->q + (size_t)i * j->q_stride + (size_t)h0 * j->d, j->group, j->d, k, MV_F32, (size_t)j->kv_stride,
+                 0, n, NULL, s, n);
+    for (int r = 0; r < j->group; r++) att_probs(s + (size_t)r * n, n, n, j->scale, j->softmax);
+    att_pv(j->isa, j->out + (size_t)i * j->out_stride + (size_t)h0 * j->d, j->d, s, n, j->group, v, j->kv_stride, n,
+           j->d);
+}
+
 /* Packed K/V and per-thread score + query blocks for the tiled path; on failure (or for decode) j->kp
- * stays NULL and the scratch is nk floats per thread; if even that fails, j->scratch stays NULL. */
+ * stays NULL and the scratch is the grouped path's group × nk floats per thread (nk for the
+ * reference); if even that fails, j->scratch stays NULL and mh_item streams. */
 static void mh_alloc(mh_job *j, int threads) {
     if (j->isa && j->nq > ATT_DIRECT_MAX_Q) {
         const size_t n_kv = (size_t)(j->n_heads / j->group), d = (size_t)j->d;
@@ -209,7 +224,7 @@ static void mh_alloc(mh_job *j, int threads) {
         free(j->kp);
         j->kp = j->vp = NULL;
     }
-    j->scratch_len = (size_t)j->nk;
+    j->scratch_len = (size_t)j->nk * (size_t)(j->isa ? j->group : 1); /* grouped decode: group × nk scores */
     j->scratch = malloc((size_t)threads * j->scratch_len * sizeof(float));
 }
 
@@ -223,7 +238,8 @@ void mv_attention_mh(const mv_gemm_isa *isa, softmax_fn softmax, mv_pool *pool, 
                  scale, NULL, NULL, NULL, 0 };
     mh_alloc(&j, mv_pool_threads(pool));
     if (j.kp) mv_pool_for(pool, n_kv_heads, mh_pack, &j);
-    mv_pool_for(pool, n_heads * j.n_blocks, mh_item, &j);
+    if (isa && !j.kp && j.scratch) mv_pool_for(pool, n_kv_heads * nq, mh_item_grouped, &j);
+    else mv_pool_for(pool, n_heads * j.n_blocks, mh_item, &j);
     free(j.kp);
     free(j.scratch);
 }
