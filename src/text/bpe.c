@@ -4,6 +4,7 @@
  * Loads from tokenizer.json or from vocab.json + merges.txt. */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,24 +126,41 @@ static mv_status alloc_merges(bpe *b, size_t n_merges, mv_error *err) {
 }
 
 /* Record merge number `rank` of "left right"; a repeated pair takes the later rank, as HF does. */
+/* Where a merge came from, formatted only for an error message: loading runs over ~150k merges. */
+typedef struct merge_loc {
+    const char *path, *what; /* what: "model.merges[%zu]" or "line %zu" */
+    size_t index;
+} merge_loc;
+
+static mv_status merge_error(mv_error *err, const merge_loc *at, const char *fmt, ...) {
+    char where[600], msg[400];
+    snprintf(where, sizeof where, "%s: ", at->path);
+    size_t n = strlen(where);
+    snprintf(where + n, sizeof where - n, at->what, at->index);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return mv_set_error(err, MV_ERR_FORMAT, "%s: %s", where, msg);
+}
+
 static mv_status add_merge(mv_tokenizer *tok, size_t rank, const char *l, size_t nl, const char *r, size_t nr,
-                           const char *where, mv_error *err) {
+                           const merge_loc *at, mv_error *err) {
     bpe *b = tok->impl;
     int32_t li = mv_strmap_get(&tok->by_str, l, nl), ri = mv_strmap_get(&tok->by_str, r, nr);
     if (li < 0 || ri < 0)
-        return mv_set_error(err, MV_ERR_FORMAT, "%s: token \"%.*s\" not in the vocabulary", where,
-                            (int)(li < 0 ? (nl > 64 ? 64 : nl) : (nr > 64 ? 64 : nr)), li < 0 ? l : r);
-    mv_tbuf cat = {0};
-    if (mv_tbuf_append(&cat, l, nl) != 0 || mv_tbuf_append(&cat, r, nr) != 0) {
-        mv_tbuf_free(&cat);
-        return mv_set_error(err, MV_ERR_NOMEM, "out of memory");
-    }
-    int32_t merged = mv_strmap_get(&tok->by_str, cat.p, cat.n);
-    mv_tbuf_free(&cat);
+        return merge_error(err, at, "token \"%.*s\" not in the vocabulary",
+                           (int)(li < 0 ? (nl > 64 ? 64 : nl) : (nr > 64 ? 64 : nr)), li < 0 ? l : r);
+    char small[256], *cat = nl + nr <= sizeof small ? small : malloc(nl + nr);
+    if (!cat) return mv_set_error(err, MV_ERR_NOMEM, "out of memory");
+    memcpy(cat, l, nl);
+    memcpy(cat + nl, r, nr);
+    int32_t merged = mv_strmap_get(&tok->by_str, cat, nl + nr);
+    if (cat != small) free(cat);
     if (merged < 0)
-        return mv_set_error(err, MV_ERR_FORMAT, "%s: merged token \"%.*s%.*s\" not in the vocabulary", where,
-                            (int)(nl > 64 ? 64 : nl), l, (int)(nr > 64 ? 64 : nr), r);
-    if (rank >= UINT32_MAX - 1) return mv_set_error(err, MV_ERR_FORMAT, "%s: too many merges", where);
+        return merge_error(err, at, "merged token \"%.*s%.*s\" not in the vocabulary", (int)(nl > 64 ? 64 : nl), l,
+                           (int)(nr > 64 ? 64 : nr), r);
+    if (rank >= UINT32_MAX - 1) return merge_error(err, at, "too many merges");
     size_t i = pair_slot(b, pair_key(li, ri));
     b->mkey[i] = pair_key(li, ri);
     b->mrank[i] = (uint32_t)rank + 1;
@@ -151,12 +169,11 @@ static mv_status add_merge(mv_tokenizer *tok, size_t rank, const char *l, size_t
 }
 
 /* "left right" (exactly one space, as HF requires). */
-static mv_status add_merge_line(mv_tokenizer *tok, size_t rank, const char *s, size_t n, const char *where,
+static mv_status add_merge_line(mv_tokenizer *tok, size_t rank, const char *s, size_t n, const merge_loc *at,
                                 mv_error *err) {
     const char *sp = memchr(s, ' ', n);
-    if (!sp || memchr(sp + 1, ' ', n - (size_t)(sp - s) - 1))
-        return mv_set_error(err, MV_ERR_FORMAT, "%s: expected \"left right\"", where);
-    return add_merge(tok, rank, s, (size_t)(sp - s), sp + 1, n - (size_t)(sp - s) - 1, where, err);
+    if (!sp || memchr(sp + 1, ' ', n - (size_t)(sp - s) - 1)) return merge_error(err, at, "expected \"left right\"");
+    return add_merge(tok, rank, s, (size_t)(sp - s), sp + 1, n - (size_t)(sp - s) - 1, at, err);
 }
 
 /* ------------------------------------------------------------------ pre-tokenizer */
@@ -490,16 +507,15 @@ static mv_status load_merges_json(mv_tokenizer *tok, const cJSON *merges, const 
     size_t rank = 0;
     const cJSON *m;
     for (m = merges->child; m && rc == MV_OK; m = m->next, rank++) {
-        char where[600];
-        snprintf(where, sizeof where, "%s: model.merges[%zu]", path, rank);
-        const cJSON *l = cJSON_GetArrayItem(m, 0), *r = cJSON_GetArrayItem(m, 1);
+        const merge_loc at = { path, "model.merges[%zu]", rank };
+        const cJSON *l = m->child, *r = l ? l->next : NULL; /* pair items, read without cJSON's list walks */
         if (cJSON_IsString(m))
-            rc = add_merge_line(tok, rank, m->valuestring, strlen(m->valuestring), where, err);
-        else if (cJSON_IsArray(m) && cJSON_GetArraySize(m) == 2 && cJSON_IsString(l) && cJSON_IsString(r))
+            rc = add_merge_line(tok, rank, m->valuestring, strlen(m->valuestring), &at, err);
+        else if (cJSON_IsArray(m) && cJSON_IsString(l) && cJSON_IsString(r) && !r->next)
             rc = add_merge(tok, rank, l->valuestring, strlen(l->valuestring), r->valuestring, strlen(r->valuestring),
-                           where, err);
+                           &at, err);
         else
-            rc = mv_set_error(err, MV_ERR_FORMAT, "%s: expected \"left right\" or [left, right]", where);
+            rc = merge_error(err, &at, "expected \"left right\" or [left, right]");
     }
     return rc;
 }
@@ -560,9 +576,8 @@ static mv_status load_merges_txt(mv_tokenizer *tok, const char *path, mv_error *
         size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
         if (n && p[n - 1] == '\r') n--;
         if (n && !(line_no == 0 && n >= 8 && memcmp(p, "#version", 8) == 0)) {
-            char where[600];
-            snprintf(where, sizeof where, "%s: line %zu", path, line_no + 1);
-            rc = add_merge_line(tok, rank++, p, n, where, err);
+            const merge_loc at = { path, "line %zu", line_no + 1 };
+            rc = add_merge_line(tok, rank++, p, n, &at, err);
         }
         p = nl ? nl + 1 : end;
     }

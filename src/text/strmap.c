@@ -4,27 +4,36 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KEY_LEN_BITS 24
+/* A slot: (key offset + 1) << 32 | hash tag << 20 | key length. The tag (hash bits the index does not
+ * use) settles almost every mismatch without touching the key bytes, which are a cache miss away. */
+#define KEY_LEN_BITS 20
 #define KEY_LEN_MASK ((1u << KEY_LEN_BITS) - 1)
+#define TAG_BITS 12
 
-/* FNV-1a: short keys, good enough spread once mixed by the final multiply. */
+/* FNV-1a over the bytes, then a 64-bit finalizer so that both the low (index) and high (tag) bits
+ * depend on every byte. */
 static uint64_t hash_bytes(const char *s, size_t n) {
     uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
-    return h ^ (h >> 29);
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    return h ^ (h >> 33);
 }
 
-static int slot_matches(const mv_strmap *m, uint64_t slot, const char *key, size_t n) {
-    size_t len = (size_t)(slot & KEY_LEN_MASK);
-    size_t off = (size_t)(slot >> KEY_LEN_BITS) - 1;
-    return len == n && memcmp(m->keys.p + off, key, n) == 0;
-}
+static uint64_t slot_tag_len(uint64_t h, size_t n) { return (h >> (64 - TAG_BITS)) << KEY_LEN_BITS | n; }
 
-/* Index of key's slot, or of the empty slot where it would go. */
-static size_t find_slot(const mv_strmap *m, const char *key, size_t n) {
-    size_t mask = m->cap - 1, i = (size_t)hash_bytes(key, n) & mask;
-    while (m->slots[i] && !slot_matches(m, m->slots[i], key, n)) i = (i + 1) & mask;
+/* Index of the slot whose tag/length is tl and key is key, or of the empty slot where it would go. */
+static size_t find_slot_h(const mv_strmap *m, const char *key, size_t n, uint64_t h, uint64_t tl) {
+    const uint64_t low = ((uint64_t)1 << 32) - 1;
+    size_t mask = m->cap - 1, i = (size_t)h & mask;
+    for (uint64_t s; (s = m->slots[i]) != 0; i = (i + 1) & mask)
+        if ((s & low) == tl && memcmp(m->keys.p + (size_t)(s >> 32) - 1, key, n) == 0) break;
     return i;
+}
+
+static size_t find_slot(const mv_strmap *m, const char *key, size_t n) {
+    const uint64_t h = hash_bytes(key, n);
+    return find_slot_h(m, key, n, h, slot_tag_len(h, n));
 }
 
 static int grow(mv_strmap *m) {
@@ -39,7 +48,7 @@ static int grow(mv_strmap *m) {
     for (size_t i = 0; i < old.cap; i++) {
         uint64_t s = old.slots[i];
         if (!s) continue;
-        size_t off = (size_t)(s >> KEY_LEN_BITS) - 1, len = (size_t)(s & KEY_LEN_MASK);
+        size_t off = (size_t)(s >> 32) - 1, len = (size_t)(s & KEY_LEN_MASK);
         size_t j = find_slot(m, m->keys.p + off, len);
         m->slots[j] = s;
         m->vals[j] = old.vals[i];
@@ -50,13 +59,14 @@ static int grow(mv_strmap *m) {
 }
 
 int mv_strmap_put(mv_strmap *m, const char *key, size_t n, int32_t val) {
-    if (n > KEY_LEN_MASK) return -1;
+    if (n > KEY_LEN_MASK || m->keys.n + n >= UINT32_MAX) return -1;
     if ((m->count + 1) * 2 > m->cap && grow(m) != 0) return -1; /* load factor <= 1/2 */
-    size_t i = find_slot(m, key, n);
+    const uint64_t h = hash_bytes(key, n), tl = slot_tag_len(h, n);
+    size_t i = find_slot_h(m, key, n, h, tl);
     if (m->slots[i]) { m->vals[i] = val; return 0; }
     size_t off = m->keys.n;
     if (mv_tbuf_append(&m->keys, key, n) != 0) return -1;
-    m->slots[i] = ((uint64_t)(off + 1) << KEY_LEN_BITS) | n;
+    m->slots[i] = (uint64_t)(off + 1) << 32 | tl;
     m->vals[i] = val;
     m->count++;
     return 0;

@@ -9,13 +9,14 @@
 #include "text/utf8.h"
 
 typedef struct mv_strmap {
-    uint64_t *slots;  /* 0 = empty, else (key offset + 1) << 24 | (key length); see strmap.c */
+    uint64_t *slots;  /* 0 = empty, else key offset, hash tag and length; see strmap.c */
     int32_t *vals;
     size_t cap, count; /* cap: power of two */
     mv_tbuf keys;
 } mv_strmap;
 
-/* Insert or overwrite; returns 0, or -1 when out of memory or the key is too long (>= 16 MiB). */
+/* Insert or overwrite; returns 0, or -1 when out of memory, the key is too long (>= 1 MiB) or the keys
+ * would exceed 4 GiB. */
 int mv_strmap_put(mv_strmap *m, const char *key, size_t n, int32_t val);
 /* Value for key, or -1 when absent. */
 int32_t mv_strmap_get(const mv_strmap *m, const char *key, size_t n);

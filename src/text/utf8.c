@@ -4,18 +4,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-int mv_tbuf_append(mv_tbuf *b, const void *data, size_t n) {
-    if (b->cap - b->n <= n || !b->p) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap - b->n <= n) {
-            if (cap > SIZE_MAX / 2) return -1;
-            cap *= 2;
-        }
-        char *g = realloc(b->p, cap);
-        if (!g) return -1;
-        b->p = g;
-        b->cap = cap;
+int mv_tbuf_reserve(mv_tbuf *b, size_t n) {
+    if (b->cap - b->n > n && b->p) return 0;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap - b->n <= n) {
+        if (cap > SIZE_MAX / 2) return -1;
+        cap *= 2;
     }
+    char *g = realloc(b->p, cap);
+    if (!g) return -1;
+    b->p = g;
+    b->cap = cap;
+    return 0;
+}
+
+int mv_tbuf_append(mv_tbuf *b, const void *data, size_t n) {
+    if (mv_tbuf_reserve(b, n) != 0) return -1;
     if (n) memcpy(b->p + b->n, data, n);
     b->n += n;
     b->p[b->n] = 0;

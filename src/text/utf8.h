@@ -12,6 +12,8 @@ typedef struct mv_tbuf {
     size_t n, cap;
 } mv_tbuf;
 
+/* Room for n more bytes (and the terminating NUL) without reallocating; 0, or -1 when out of memory. */
+int mv_tbuf_reserve(mv_tbuf *b, size_t n);
 /* Append n bytes; returns 0, or -1 when out of memory (the buffer is left as it was). The buffer is
  * always kept NUL-terminated after a successful append. */
 int mv_tbuf_append(mv_tbuf *b, const void *data, size_t n);
