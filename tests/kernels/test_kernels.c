@@ -11,20 +11,6 @@
 
 typedef struct isa_case { const char *name; const mv_gemm_isa *gemm; void (*softmax)(float *, int); } isa_case;
 
-/* Max over outputs of |got - ref| / (Σ_k |x_k w_k| + |b|): error relative to the size of the sum. */
-static double linear_rel_err(const float *got, const float *ref, const float *x, const float *wf, const float *bias,
-                             int M, int K, int N) {
-    double worst = 0;
-    for (int m = 0; m < M; m++)
-        for (int n = 0; n < N; n++) {
-            double mag = bias ? fabs(bias[n]) : 0;
-            for (int k = 0; k < K; k++) mag += fabs((double)x[(size_t)m * K + k] * wf[(size_t)n * K + k]);
-            double e = fabs((double)got[(size_t)m * N + n] - ref[(size_t)m * N + n]) / (mag + 1e-30);
-            if (!(e <= worst)) worst = e; /* NaN sticks */
-        }
-    return worst;
-}
-
 /* Weights in `dt` built from wf (rounded there, so wf is then overwritten with the exact values). */
 static void *make_weights(mv_dtype dt, float *wf, size_t n) {
     void *w = malloc(n * mv_dtype_size(dt));

@@ -63,20 +63,6 @@ static void free_qmat(qmat *q) {
     free(q->deq);
 }
 
-/* Max over outputs of |got − ref| / (Σ_k |x_k w_k| + |b|). */
-static double rel_err(const float *got, const float *ref, const float *x, const float *wf, const float *bias, int M,
-                      int K, int N) {
-    double worst = 0;
-    for (int m = 0; m < M; m++)
-        for (int n = 0; n < N; n++) {
-            double mag = bias ? fabs(bias[n]) : 0;
-            for (int k = 0; k < K; k++) mag += fabs((double)x[(size_t)m * K + k] * wf[(size_t)n * K + k]);
-            double e = fabs((double)got[(size_t)m * N + n] - ref[(size_t)m * N + n]) / (mag + 1e-30);
-            if (!(e <= worst)) worst = e;
-        }
-    return worst;
-}
-
 /* How far int8 activations may move the float result: Σ_b (max|x_b| / 254) · Σ_b |w|, plus rounding. */
 static double act_bound_ok(const float *q, const float *f, const float *x, const float *wf, int M, int K, int N) {
     double worst = 0;
@@ -153,7 +139,7 @@ int main(void) {
                         for (int i = 0; i < n_isas; i++) {
                             memset(got, 0xff, (size_t)M * N * sizeof *got);
                             run_isa_rows(isas[i], &q, x, M, bp, got);
-                            double e = rel_err(got, ref, x, q.deq, bp, M, K, N);
+                            double e = linear_rel_err(got, ref, x, q.deq, bp, M, K, N);
                             CHECK(e <= 1e-5, "%s %s M=%d K=%d N=%d bias=%d: rel err %g vs the integer reference",
                                   isas[i]->name, tn, M, K, N, b, e);
                             if (!(e <= worst_isa)) worst_isa = e;
@@ -163,7 +149,7 @@ int main(void) {
                             memset(got, 0xff, (size_t)M * N * sizeof *got);
                             mv_linear(pools[t], got, x, M, &q.w, bp);
                             /* decode sizes take the integer path, longer inputs the dequantized float GEMM */
-                            double e = rel_err(got, M <= MV_QGEMV_MAX_M ? ref : fref, x, q.deq, bp, M, K, N);
+                            double e = linear_rel_err(got, M <= MV_QGEMV_MAX_M ? ref : fref, x, q.deq, bp, M, K, N);
                             CHECK(e <= 1e-5, "mv_linear %s M=%d K=%d N=%d bias=%d threads=%d: rel err %g", tn, M, K, N,
                                   b, t + 1, e);
                             if (!(e <= worst_disp)) worst_disp = e;
