@@ -57,11 +57,12 @@ static void act_prep(mv_qtype t, const float *x, int K, void *act) {
 /* Two blocks of weight codes, as unsigned bytes in the activation layout; `single`: only the first
  * block exists (its partner reads as zeros, matching zero activation codes). */
 INLINE __m512i load_pair(const uint8_t *p, int single, const int q4) {
-    if (q4) {
-        const __m256i v = _mm256_maskz_loadu_epi8(single ? 0xFFFFu : 0xFFFFFFFFu, p);
-        const __m256i m = _mm256_set1_epi8(0x0F);
-        const __m256i lo = _mm256_and_si256(v, m), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
-        return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    if (q4) { /* the 32 bytes in both halves, the upper half shifted by a nibble: low | high nibbles */
+        const __m512i v = single ? _mm512_castsi256_si512(_mm256_maskz_loadu_epi8(0xFFFFu, p))
+                                 : _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p));
+        const __m512i both = single ? _mm512_shuffle_i64x2(v, v, 0x44) : v;
+        return _mm512_and_si512(_mm512_srlv_epi64(both, _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0)),
+                                _mm512_set1_epi8(0x0F));
     }
     const __m512i v = _mm512_maskz_loadu_epi8(single ? 0xFFFFFFFFull : ~0ull, p);
     return _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80));
