@@ -8,18 +8,23 @@
 //
 //   node bench/serve_load.mjs --bin build/minivl --model build/models/tiny-qwen2 \
 //        --node-dir build/serve-node --images ../shared/golden/images [--clients 64] [--seconds 60] \
-//        [--parallel 4] [--threads 2] [--max-tokens 32]
+//        [--parallel 4] [--threads 2] [--max-tokens 32] [--queue 64] [--mix mixed|text] [--hangups on|off]
+// --mix text sends only text requests and --hangups off keeps every client to the end of its answer:
+// the setting for a throughput figure, where image encoding and cancelled work would blur the
+// decode scaling. The model id is the --model directory's name, as the server names it.
 // (build/serve-node holds the openai package: `tests/serve/npm_install.sh build/serve-node`.)
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
 
-const opt = { clients: 64, seconds: 60, parallel: 4, threads: 2, 'max-tokens': 32, queue: 64 };
+const opt = { clients: 64, seconds: 60, parallel: 4, threads: 2, 'max-tokens': 32, queue: 64, mix: 'mixed', hangups: 'on' };
 for (let i = 2; i < process.argv.length; i += 2) opt[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
 for (const k of ['clients', 'seconds', 'parallel', 'threads', 'max-tokens', 'queue']) opt[k] = Number(opt[k]);
+if (!['mixed', 'text'].includes(opt.mix) || !['on', 'off'].includes(opt.hangups)) throw new Error('--mix mixed|text, --hangups on|off');
 const OpenAI = createRequire(path.resolve(opt['node-dir'], 'package.json'))('openai');
-const image = `data:image/png;base64,${fs.readFileSync(`${opt.images}/chelsea.png`).toString('base64')}`;
+const modelId = path.basename(path.resolve(opt.model));
+const image = opt.mix === 'text' ? null : `data:image/png;base64,${fs.readFileSync(`${opt.images}/chelsea.png`).toString('base64')}`;
 
 const rssKb = (pid) => Number(fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -39,17 +44,17 @@ const stats = { ok: 0, rejected: 0, failed: 0, hangups: 0, tokens: 0, errors: []
 
 function request(i) {
   const kind = i % 10; // 3 in 10 carry an image: one tile, or (1 in 30 requests) all tiles
-  const content = kind < 3 ? [{ type: 'image_url', image_url: { url: image, detail: i % 30 === 0 ? 'high' : 'low' } },
+  const content = image && kind < 3 ? [{ type: 'image_url', image_url: { url: image, detail: i % 30 === 0 ? 'high' : 'low' } },
                               { type: 'text', text: 'What is in the picture?' }]
                            : `Client question number ${i}: tell me something.`;
-  return { model: 'tiny-qwen2', max_tokens: opt['max-tokens'], temperature: 0.8, seed: i,
+  return { model: modelId, max_tokens: opt['max-tokens'], temperature: 0.8, seed: i,
            messages: [{ role: 'user', content }] };
 }
 
 async function once(client, i) {
   const body = request(i);
-  const mode = i % 7; // 0: hang up mid-stream, 1-3: stream, else plain
-  if (mode === 0) {
+  const mode = i % 7; // 0: hang up mid-stream (or stream when --hangups off), 1-3: stream, else plain
+  if (mode === 0 && opt.hangups === 'on') {
     const ac = new AbortController();
     const s = await client.chat.completions.create({ ...body, stream: true }, { signal: ac.signal });
     let n = 0;
@@ -96,7 +101,7 @@ proc.kill('SIGTERM');
 const code = await new Promise((r) => proc.on('exit', (c) => r(c)));
 const line = (name) => Number((metrics.match(new RegExp(`^${name} (\\S+)`, 'm')) || [])[1]);
 console.log(JSON.stringify({
-  parallel: opt.parallel, clients: opt.clients, seconds: Math.round(elapsed), ok: stats.ok, hangups: stats.hangups,
+  model: modelId, mix: opt.mix, hangups: opt.hangups, parallel: opt.parallel, clients: opt.clients, seconds: Math.round(elapsed), ok: stats.ok, hangups: stats.hangups,
   rejected_429: stats.rejected, failed: stats.failed, errors: stats.errors,
   completion_tok_s: +(stats.tokens / elapsed).toFixed(1), requests_s: +(stats.ok / elapsed).toFixed(2),
   server_cancelled: line('minivl_requests_cancelled_total'), active_after: line('minivl_active_sessions'),

@@ -40,7 +40,7 @@ function tryConnect(port) {
 // still ends properly, the server exits 0.
 async function shutdownInflight(s, signal) {
   const res = await fetch(`${s.base}/v1/chat/completions`, { method: 'POST',
-    body: JSON.stringify({ ...user('Hi'), max_tokens: 2000, stream: true }) });
+    body: JSON.stringify({ ...user('Hi'), max_tokens: 400, stream: true }) }); // well within the 10 s grace, also under ASan
   const reader = res.body.getReader();
   await reader.read();
   const stopped = s.stop(signal);
@@ -195,11 +195,28 @@ const cases = {
   },
   async shutdown_inflight(s) { await shutdownInflight(s, 'SIGTERM'); },
   async shutdown_sigint(s) { await shutdownInflight(s, 'SIGINT'); },
+  async shutdown_grace(s) { // a stream far longer than the grace period (--shutdown-grace 1) is cut with a shutting_down error event
+    const res = await fetch(`${s.base}/v1/chat/completions`, { method: 'POST',
+      body: JSON.stringify({ ...user('Hi'), max_tokens: 20000, stream: true }) });
+    const reader = res.body.getReader();
+    await reader.read();
+    const t0 = Date.now();
+    const stopped = s.stop('SIGTERM');
+    s.stopped = true;
+    let text = '';
+    for (;;) { const { done: d, value } = await reader.read(); if (d) break; text += Buffer.from(value).toString(); }
+    const events = text.split('\n\n').filter((e) => e);
+    const last = events.length > 1 ? JSON.parse(events[events.length - 2].slice(6)) : null;
+    check(events[events.length - 1] === 'data: [DONE]' && last?.error?.code === 'shutting_down' && last.error.type === 'server_error',
+          `the stream ends with a shutting_down error event and [DONE]: ${JSON.stringify(last).slice(0, 200)}`);
+    check(Date.now() - t0 < 5000, `cut after the grace period (${Date.now() - t0} ms)`);
+    await stopped;
+  },
 };
 
 const serverArgs = { context_overflow: ['--ctx', '64'], body_too_large: ['--max-body-mb', '1'], bad_api_key: ['--api-key', 'sekrit'],
                      local_files: ['--allow-local-files', `${SHARED}/golden/images/nonexistent-dir`],
-                     local_files_root: ['--allow-local-files', `${SHARED}/golden/images`], tiles: ['--max-tiles', '1'], queue_full: ['--parallel', '1', '--queue', '1'] };
+                     local_files_root: ['--allow-local-files', `${SHARED}/golden/images`], tiles: ['--max-tiles', '1'], shutdown_grace: ['--shutdown-grace', '1'], queue_full: ['--parallel', '1', '--queue', '1'] };
 const s = await startServer(serverArgs[which] ?? []);
 try {
   await cases[which](s);
