@@ -8,18 +8,30 @@
 //
 //   node bench/serve_load.mjs --bin build/minivl --model build/models/tiny-qwen2 \
 //        --node-dir build/serve-node --images ../shared/golden/images [--clients 64] [--seconds 60] \
-//        [--parallel 4] [--threads 2] [--max-tokens 32]
+//        [--parallel 4] [--threads 2] [--max-tokens 32] [--queue 64] [--mix mixed|text] [--hangups on|off]
+//        [--temperature 0.8] [--warmup 10]
+// --mix text sends only text requests and --hangups off keeps every client to the end of its answer:
+// the setting for a throughput figure, where image encoding and cancelled work would blur the
+// decode scaling. --temperature 0 makes every request greedy (sampling at T > 0 sorts the whole
+// vocabulary per token in the library, which is CPU time outside the batched forward pass).
+// The warm-up runs all clients for --warmup seconds, so that per-thread allocator arenas and caches
+// reach their working size before the RSS baseline; RSS is then sampled every 5 s through the run.
+// "seconds" includes the drain: requests already admitted or queued at the deadline are finished.
+// The model id is the --model directory's name, as the server names it.
 // (build/serve-node holds the openai package: `tests/serve/npm_install.sh build/serve-node`.)
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
 
-const opt = { clients: 64, seconds: 60, parallel: 4, threads: 2, 'max-tokens': 32, queue: 64 };
+const opt = { clients: 64, seconds: 60, parallel: 4, threads: 2, 'max-tokens': 32, queue: 64, mix: 'mixed', hangups: 'on',
+              temperature: 0.8, warmup: 10 };
 for (let i = 2; i < process.argv.length; i += 2) opt[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
-for (const k of ['clients', 'seconds', 'parallel', 'threads', 'max-tokens', 'queue']) opt[k] = Number(opt[k]);
+for (const k of ['clients', 'seconds', 'parallel', 'threads', 'max-tokens', 'queue', 'temperature', 'warmup']) opt[k] = Number(opt[k]);
+if (!['mixed', 'text'].includes(opt.mix) || !['on', 'off'].includes(opt.hangups)) throw new Error('--mix mixed|text, --hangups on|off');
 const OpenAI = createRequire(path.resolve(opt['node-dir'], 'package.json'))('openai');
-const image = `data:image/png;base64,${fs.readFileSync(`${opt.images}/chelsea.png`).toString('base64')}`;
+const modelId = path.basename(path.resolve(opt.model));
+const image = opt.mix === 'text' ? null : `data:image/png;base64,${fs.readFileSync(`${opt.images}/chelsea.png`).toString('base64')}`;
 
 const rssKb = (pid) => Number(fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -39,17 +51,17 @@ const stats = { ok: 0, rejected: 0, failed: 0, hangups: 0, tokens: 0, errors: []
 
 function request(i) {
   const kind = i % 10; // 3 in 10 carry an image: one tile, or (1 in 30 requests) all tiles
-  const content = kind < 3 ? [{ type: 'image_url', image_url: { url: image, detail: i % 30 === 0 ? 'high' : 'low' } },
+  const content = image && kind < 3 ? [{ type: 'image_url', image_url: { url: image, detail: i % 30 === 0 ? 'high' : 'low' } },
                               { type: 'text', text: 'What is in the picture?' }]
                            : `Client question number ${i}: tell me something.`;
-  return { model: 'tiny-qwen2', max_tokens: opt['max-tokens'], temperature: 0.8, seed: i,
+  return { model: modelId, max_tokens: opt['max-tokens'], temperature: opt.temperature, seed: i,
            messages: [{ role: 'user', content }] };
 }
 
 async function once(client, i) {
   const body = request(i);
-  const mode = i % 7; // 0: hang up mid-stream, 1-3: stream, else plain
-  if (mode === 0) {
+  const mode = i % 7; // 0: hang up mid-stream (or stream when --hangups off), 1-3: stream, else plain
+  if (mode === 0 && opt.hangups === 'on') {
     const ac = new AbortController();
     const s = await client.chat.completions.create({ ...body, stream: true }, { signal: ac.signal });
     let n = 0;
@@ -81,14 +93,20 @@ async function clientLoop(client, id, until) {
 
 const { proc, port } = await startServer();
 const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'none', maxRetries: 0, timeout: 600000 });
-// Warm-up: a few rounds so caches and allocator pools reach their working size before the baseline.
-await Promise.all(Array.from({ length: Math.min(opt.clients, 8) }, (_, k) => clientLoop(client, k, Date.now() + 3000)));
+const mb = (kb) => +(kb / 1024).toFixed(1);
+const rssStart = rssKb(proc.pid);
+await Promise.all(Array.from({ length: opt.clients }, (_, k) => clientLoop(client, k + 100000, Date.now() + opt.warmup * 1000)));
+const warmup = { ok: stats.ok, failed: stats.failed, errors: [...stats.errors] };
 await sleep(500);
 const rssWarm = rssKb(proc.pid);
 for (const k of ['ok', 'rejected', 'failed', 'hangups', 'tokens']) stats[k] = 0;
+stats.errors = [];
 const t0 = Date.now();
+const rssSamples = [];
+const sampler = setInterval(() => rssSamples.push(mb(rssKb(proc.pid))), 5000);
 await Promise.all(Array.from({ length: opt.clients }, (_, k) => clientLoop(client, k, t0 + opt.seconds * 1000)));
 const elapsed = (Date.now() - t0) / 1000;
+clearInterval(sampler);
 await sleep(1000);
 const rssAfter = rssKb(proc.pid);
 const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -96,10 +114,11 @@ proc.kill('SIGTERM');
 const code = await new Promise((r) => proc.on('exit', (c) => r(c)));
 const line = (name) => Number((metrics.match(new RegExp(`^${name} (\\S+)`, 'm')) || [])[1]);
 console.log(JSON.stringify({
-  parallel: opt.parallel, clients: opt.clients, seconds: Math.round(elapsed), ok: stats.ok, hangups: stats.hangups,
-  rejected_429: stats.rejected, failed: stats.failed, errors: stats.errors,
+  model: modelId, mix: opt.mix, hangup_clients: opt.hangups, temperature: opt.temperature, parallel: opt.parallel,
+  threads: opt.threads, clients: opt.clients, seconds: Math.round(elapsed), ok: stats.ok, hangups: stats.hangups,
+  rejected_429: stats.rejected, failed: stats.failed + warmup.failed, errors: [...warmup.errors, ...stats.errors], warmup_ok: warmup.ok,
   completion_tok_s: +(stats.tokens / elapsed).toFixed(1), requests_s: +(stats.ok / elapsed).toFixed(2),
   server_cancelled: line('minivl_requests_cancelled_total'), active_after: line('minivl_active_sessions'),
-  rss_warm_mb: +(rssWarm / 1024).toFixed(1), rss_after_mb: +(rssAfter / 1024).toFixed(1), exit_code: code,
+  rss_start_mb: mb(rssStart), rss_warm_mb: mb(rssWarm), rss_samples_mb: rssSamples, rss_after_mb: mb(rssAfter), exit_code: code,
 }));
-process.exit(stats.failed || code !== 0 ? 1 : 0);
+process.exit(stats.failed || warmup.failed || code !== 0 ? 1 : 0);

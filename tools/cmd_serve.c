@@ -3,7 +3,7 @@
  *
  * Start-up order: listen first (so /health can say "loading"), load the model, start the engine.
  * SIGINT/SIGTERM are taken by sigwait in this thread: stop accepting, let in-flight requests finish
- * (cancelling any still running after a grace period), stop, exit 0. */
+ * (cancelling any still running after --shutdown-grace seconds), stop, exit 0. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,11 +17,11 @@
 #include "serve_engine.h"
 #include "serve_http.h"
 
-enum { SHUTDOWN_GRACE_MS = 10000, DRAIN_WAIT_MS = 3000 };
+enum { DRAIN_WAIT_MS = 3000 };
 
 typedef struct serve_opts {
     const char *model_dir, *host, *api_key, *local_root;
-    int port, threads, parallel, queue, max_tiles, max_body_mb, ctx, max_mpixels;
+    int port, threads, parallel, queue, max_tiles, max_body_mb, ctx, max_mpixels, grace_s;
 } serve_opts;
 
 static void usage_serve(FILE *f) {
@@ -40,12 +40,14 @@ static void usage_serve(FILE *f) {
             "  --max-megapixels N         image decode limit (default 64)\n"
             "  --ctx N                    context length per session (default: min(config, 32768))\n"
             "  --api-key KEY              require 'Authorization: Bearer KEY' on /v1/*\n"
-            "  --allow-local-files DIR    accept file:// URLs and paths under DIR (default: data: URLs only)\n");
+            "  --allow-local-files DIR    accept file:// URLs and paths under DIR (default: data: URLs only)\n"
+            "  --shutdown-grace S         on SIGINT/SIGTERM, let running generations finish for S seconds,\n"
+            "                             then cancel them (default 10)\n");
 }
 
 /* 1 on success, 0 on a usage error (message printed). */
 static int parse_serve_opts(int argc, char **argv, serve_opts *o) {
-    *o = (serve_opts){ .host = "127.0.0.1", .port = 8080, .parallel = 1, .queue = 64, .max_body_mb = 32, .max_mpixels = 64 };
+    *o = (serve_opts){ .host = "127.0.0.1", .port = 8080, .parallel = 1, .queue = 64, .max_body_mb = 32, .max_mpixels = 64, .grace_s = 10 };
     for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int ok = 1;
@@ -63,6 +65,7 @@ static int parse_serve_opts(int argc, char **argv, serve_opts *o) {
         else if (!strcmp(a, "--max-body-mb")) ok = cli_parse_int(v, a, 1, 4096, &o->max_body_mb);
         else if (!strcmp(a, "--max-megapixels")) ok = cli_parse_int(v, a, 1, 1024, &o->max_mpixels);
         else if (!strcmp(a, "--ctx")) ok = cli_parse_int(v, a, 16, 1 << 20, &o->ctx);
+        else if (!strcmp(a, "--shutdown-grace")) ok = cli_parse_int(v, a, 0, 86400, &o->grace_s);
         else { fprintf(stderr, "minivl: unknown option '%s' (see minivl serve --help)\n", a); return 0; }
         if (!ok) return 0;
     }
@@ -145,7 +148,7 @@ int mv_cmd_serve(int argc, char **argv) {
     }
     int fd = serve_http_quiesce(d);
     atomic_store(&ctx.ready, 0);
-    serve_engine_shutdown(eng, SHUTDOWN_GRACE_MS);
+    serve_engine_shutdown(eng, o.grace_s * 1000.0);
     drain(&ctx);
     serve_http_stop(d, fd);
     serve_engine_free(eng);

@@ -176,24 +176,29 @@ static void admit(serve_engine *e) {
     }
 }
 
-/* End the slot's generation (cancelling it if still active) and report it. */
-static void finish_slot(serve_engine *e, int i) {
+/* End the slot's generation (cancelling it if still active) and report it; why (may be NULL: the
+ * client left) is the error a cancelled job's client gets. */
+static void finish_slot(serve_engine *e, int i, const serve_error *why) {
     mv_result r;
     mv_error err = { 0 };
     serve_error se;
     mv_status rc = mv_session_end(e->sessions[i], &r, &err);
     if (rc != MV_OK) serve_error_from_status(&se, rc, err.message);
-    job_done(e, e->slots[i], rc == MV_OK ? &r : NULL, rc == MV_OK ? NULL : &se);
+    job_done(e, e->slots[i], rc == MV_OK ? &r : NULL, rc == MV_OK ? why : &se);
     e->slots[i] = NULL;
 }
 
-/* One token for every running job, in one batched forward pass. Returns the number running. */
+/* One token for every running job, in one batched forward pass. Returns the number running.
+ * cancel_all: the shutdown grace period is over; the clients still there are told so. */
 static int step(serve_engine *e, int cancel_all) {
     mv_session *batch[256];
     int k = 0;
+    serve_error shutting;
+    if (cancel_all) serve_fail(&shutting, 503, "server_error", "shutting_down", NULL, "the server is shutting down; the generation was stopped");
     for (int i = 0; i < e->n; i++) {
         if (!e->slots[i]) continue;
-        if (cancel_all || job_cancelled(e->slots[i])) finish_slot(e, i);
+        if (cancel_all) finish_slot(e, i, &shutting);
+        else if (job_cancelled(e->slots[i])) finish_slot(e, i, NULL);
         else batch[k++] = e->sessions[i];
     }
     if (k == 0) return 0;
@@ -201,7 +206,7 @@ static int step(serve_engine *e, int cancel_all) {
     mv_batch_decode(batch, k, NULL);
     double dt = now_ms() - t0;
     for (int i = 0; i < e->n; i++)
-        if (e->slots[i] && !mv_session_active(e->sessions[i])) finish_slot(e, i);
+        if (e->slots[i] && !mv_session_active(e->sessions[i])) finish_slot(e, i, NULL);
     pthread_mutex_lock(&e->mu);
     e->st.decode_s += dt / 1e3;
     pthread_mutex_unlock(&e->mu);

@@ -77,11 +77,14 @@ static void timed_wait(serve_job *j) {
     pthread_cond_timedwait(&j->cv, &j->mu, &ts);
 }
 
-/* With j->mu held: wait until ready(j) or the client leaves (then the job is cancelled, returns 0). */
+/* With j->mu held: wait until ready(j) or the client leaves (then the job is cancelled, returns 0).
+ * The socket is looked at on every wake-up, also when news is already there: a streaming client
+ * that hung up is then noticed at the next token rather than when a later write fails, so its
+ * generation stops within one token. */
 static int wait_locked(serve_job *j, struct MHD_Connection *c, int (*ready)(const serve_job *, const void *), const void *arg) {
-    while (!ready(j, arg)) {
-        timed_wait(j);
-        if (ready(j, arg)) break;
+    for (;;) {
+        int r = ready(j, arg);
+        if (!r) timed_wait(j);
         pthread_mutex_unlock(&j->mu);
         int gone = client_gone(c);
         pthread_mutex_lock(&j->mu);
@@ -89,8 +92,8 @@ static int wait_locked(serve_job *j, struct MHD_Connection *c, int (*ready)(cons
             j->cancelled = 1;
             return 0;
         }
+        if (r || ready(j, arg)) return 1;
     }
-    return 1;
 }
 
 static int reached_state(const serve_job *j, const void *arg) { return j->state >= *(const job_state *)arg; }
@@ -377,7 +380,12 @@ struct MHD_Daemon *serve_http_start(serve_ctx *ctx, const char *host, int port, 
 
 int serve_http_quiesce(struct MHD_Daemon *d) {
     MHD_socket fd = MHD_quiesce_daemon(d);
-    return fd == MHD_INVALID_SOCKET ? -1 : fd;
+    if (fd == MHD_INVALID_SOCKET) return -1;
+    /* Quiescing only stops accept(): the kernel would still complete handshakes into the backlog and
+     * those clients would hang until exit. Shutting the listening socket down (it may not be closed
+     * before MHD_stop_daemon) makes new connections fail at once with "connection refused". */
+    shutdown(fd, SHUT_RDWR);
+    return fd;
 }
 
 void serve_http_stop(struct MHD_Daemon *d, int listen_fd) {

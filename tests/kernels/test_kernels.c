@@ -29,7 +29,7 @@ static void *make_weights(mv_dtype dt, float *wf, size_t n) {
 }
 
 static void test_linear(const isa_case *isas, int n_isas, mv_pool *pools[2]) {
-    static const int Ms[] = { 1, 3, 17, 100 }, Ks[] = { 1, 7, 64, 129, 896 }, Ns[] = { 1, 5, 33, 127, 300 };
+    static const int Ms[] = { 1, 3, 4, 6, 16, 17, 100 }, Ks[] = { 1, 7, 64, 129, 896 }, Ns[] = { 1, 5, 33, 127, 300 };
     static const mv_dtype dts[] = { MV_BF16, MV_F16, MV_F32 };
     double worst = 0;
     int cases = 0;

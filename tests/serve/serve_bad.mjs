@@ -1,8 +1,9 @@
 // serve_bad.mjs — bad input and operational cases of `minivl serve`, one case per CTest test: each
 // error has the right HTTP status and OpenAI's error shape, and the server survives it.
 // Usage: node serve_bad.mjs BIN MODEL SHARED CASE
+import net from 'node:net';
 import zlib from 'node:zlib';
-import { SHARED, ARGS, check, startServer, post, dataUrl, done } from './serve_util.mjs';
+import { SHARED, ARGS, check, startServer, post, runCli, dataUrl, done } from './serve_util.mjs';
 
 const which = ARGS[0];
 const chelsea = `${SHARED}/golden/images/chelsea.png`;
@@ -22,6 +23,43 @@ function isError(r, status, code, param) {
 async function stillServes(base, headers) {
   const r = await post(base, user('Hi'), headers);
   check(r.status === 200 && r.json.choices[0].message.content.length > 0, 'the server still answers afterwards');
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// A bare TCP connect (no pooled keep-alive connection can hide the answer): 'open' or the error code.
+function tryConnect(port) {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    sock.once('connect', () => { sock.destroy(); resolve('open'); });
+    sock.once('error', (e) => resolve(e.code));
+  });
+}
+
+// A long stream is in flight when the signal comes: new connections are refused at once, the stream
+// still ends properly, the server exits 0.
+async function shutdownInflight(s, signal) {
+  const res = await fetch(`${s.base}/v1/chat/completions`, { method: 'POST',
+    body: JSON.stringify({ ...user('Hi'), max_tokens: 400, stream: true }) }); // well within the 10 s grace, also under ASan
+  const reader = res.body.getReader();
+  await reader.read();
+  const stopped = s.stop(signal);
+  s.stopped = true;
+  let text = '', streamDone = false;
+  const reading = (async () => {
+    for (;;) { const { done: d, value } = await reader.read(); if (d) break; text += Buffer.from(value).toString(); }
+    streamDone = true;
+  })();
+  let refused = false, whileStreaming = false;
+  for (let i = 0; i < 40 && !refused; i++) {
+    await sleep(50);
+    refused = (await tryConnect(s.port)) === 'ECONNREFUSED';
+    whileStreaming = refused && !streamDone;
+  }
+  await reading;
+  check(refused && whileStreaming, `after ${signal} new connections are refused while the in-flight stream goes on`);
+  check(text.trimEnd().endsWith('data: [DONE]') && text.includes('"finish_reason":"length"'), `an in-flight stream is finished after ${signal}`);
+  await stopped;
 }
 
 function crc32(buf) {
@@ -76,6 +114,29 @@ const cases = {
     check(ok.status === 200, 'the right key is accepted');
     const health = await fetch(`${s.base}/health`);
     check(health.status === 200, '/health needs no key');
+  },
+  async local_files_root(s) {
+    const images = `${SHARED}/golden/images`;
+    check((await post(s.base, withImage(chelsea))).status === 200, 'a path under --allow-local-files is accepted');
+    check((await post(s.base, withImage(`file://${images}/../images/chelsea.png`))).status === 200, 'a file:// URL that resolves under it too');
+    const r = await post(s.base, withImage(`${images}/../tiny-qwen2/config.json`));
+    isError(r, 400, 'invalid_value', 'messages');
+    check(/outside the allowed directory/.test(r.json?.error?.message ?? ''), `".." cannot leave the directory: ${r.json?.error?.message}`);
+  },
+  async tiles(s) { // the server runs with --max-tiles 1
+    const ask = (image_url, extra = {}) =>
+      post(s.base, { ...user([{ type: 'image_url', image_url }, { type: 'text', text: 'Hi' }]), max_tokens: 1, ...extra });
+    const imageTokens = async (image_url, extra) => (await ask(image_url, extra)).json?.usage?.prompt_tokens_details?.image_tokens;
+    const url = dataUrl(chelsea);
+    const full = runCli([{ role: 'user', content: [{ type: 'image_url', image_url: { url } }, { type: 'text', text: 'Hi' }] }], ['-n', '1']).image_tokens;
+    check(full > 256, `minivl run tiles chelsea into ${full / 256} tiles at the config maximum`);
+    check(await imageTokens({ url }) === 256, '--max-tiles 1 is the default budget');
+    check(await imageTokens({ url, detail: 'auto' }) === 256, 'detail "auto" keeps the default');
+    check(await imageTokens({ url, detail: 'low' }) === 256, 'detail "low" is one tile');
+    check(await imageTokens({ url, detail: 'high' }) === full, 'detail "high" is the config maximum (max_dynamic_patch)');
+    check(await imageTokens({ url, detail: 'high' }, { max_tiles: 2 }) === 3 * 256, 'an explicit max_tiles wins over detail');
+    isError(await ask({ url, detail: 'huge' }), 400, 'invalid_value', 'detail');
+    isError(await ask({ url }, { max_tiles: 0 }), 400, 'invalid_value', 'max_tiles');
   },
   async local_files(s) {
     isError(await post(s.base, withImage(chelsea)), 400, 'invalid_value');
@@ -132,26 +193,37 @@ const cases = {
     }
     check(cancelled2, 'a non-streaming client that disconnects cancels its generation too');
   },
-  async shutdown_inflight(s) {
-    const res = await fetch(`${s.base}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ ...user('Hi'), max_tokens: 120, stream: true }) });
+  async shutdown_inflight(s) { await shutdownInflight(s, 'SIGTERM'); },
+  async shutdown_sigint(s) { await shutdownInflight(s, 'SIGINT'); },
+  async shutdown_grace(s) { // a stream far longer than the grace period (--shutdown-grace 1) is cut with a shutting_down error event
+    const res = await fetch(`${s.base}/v1/chat/completions`, { method: 'POST',
+      body: JSON.stringify({ ...user('Hi'), max_tokens: 20000, stream: true }) });
     const reader = res.body.getReader();
     await reader.read();
-    s.proc.kill('SIGTERM');
+    const t0 = Date.now();
+    const stopped = s.stop('SIGTERM');
+    s.stopped = true;
     let text = '';
     for (;;) { const { done: d, value } = await reader.read(); if (d) break; text += Buffer.from(value).toString(); }
-    check(text.trimEnd().endsWith('data: [DONE]') && text.includes('"finish_reason":"length"'), 'an in-flight stream is finished after SIGTERM');
+    const events = text.split('\n\n').filter((e) => e);
+    const last = events.length > 1 ? JSON.parse(events[events.length - 2].slice(6)) : null;
+    check(events[events.length - 1] === 'data: [DONE]' && last?.error?.code === 'shutting_down' && last.error.type === 'server_error',
+          `the stream ends with a shutting_down error event and [DONE]: ${JSON.stringify(last).slice(0, 200)}`);
+    check(Date.now() - t0 < 5000, `cut after the grace period (${Date.now() - t0} ms)`);
+    await stopped;
   },
 };
 
 const serverArgs = { context_overflow: ['--ctx', '64'], body_too_large: ['--max-body-mb', '1'], bad_api_key: ['--api-key', 'sekrit'],
-                     local_files: ['--allow-local-files', `${SHARED}/golden/images/nonexistent-dir`], queue_full: ['--parallel', '1', '--queue', '1'] };
+                     local_files: ['--allow-local-files', `${SHARED}/golden/images/nonexistent-dir`],
+                     local_files_root: ['--allow-local-files', `${SHARED}/golden/images`], tiles: ['--max-tiles', '1'], shutdown_grace: ['--shutdown-grace', '1'], queue_full: ['--parallel', '1', '--queue', '1'] };
 const s = await startServer(serverArgs[which] ?? []);
 try {
   await cases[which](s);
-  if (which !== 'shutdown_inflight') await stillServes(s.base, which === 'bad_api_key' ? { Authorization: 'Bearer sekrit' } : {});
+  if (!s.stopped) await stillServes(s.base, which === 'bad_api_key' ? { Authorization: 'Bearer sekrit' } : {});
 } catch (e) {
   check(false, `unexpected error: ${e.stack || e}`);
 } finally {
-  await s.stop();
+  if (!s.stopped) await s.stop();
 }
 done(`serve_bad_${which}`);

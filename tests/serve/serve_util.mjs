@@ -30,10 +30,11 @@ export async function startServer(extra = []) {
   const base = `http://127.0.0.1:${port}`;
   return {
     port, base, proc,
-    async stop() {
-      proc.kill('SIGTERM');
+    exited,
+    async stop(signal = 'SIGTERM') {
+      proc.kill(signal);
       const { code, sig } = await exited;
-      check(code === 0, `server exits 0 on SIGTERM (code ${code}, signal ${sig})`);
+      check(code === 0, `server exits 0 on ${signal} (code ${code}, signal ${sig})`);
     },
   };
 }
