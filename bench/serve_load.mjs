@@ -15,7 +15,7 @@
 // decode scaling. --temperature 0 makes every request greedy (sampling at T > 0 sorts the whole
 // vocabulary per token in the library, which is CPU time outside the batched forward pass).
 // The warm-up runs all clients for --warmup seconds, so that per-thread allocator arenas and caches
-// reach their working size before the RSS baseline; RSS is then sampled every 5 s through the run.
+// reach their working size before the RSS baseline; RssAnon is then sampled every 5 s through the run.
 // "seconds" includes the drain: requests already admitted or queued at the deadline are finished.
 // The model id is the --model directory's name, as the server names it.
 // (build/serve-node holds the openai package: `tests/serve/npm_install.sh build/serve-node`.)
@@ -33,7 +33,9 @@ const OpenAI = createRequire(path.resolve(opt['node-dir'], 'package.json'))('ope
 const modelId = path.basename(path.resolve(opt.model));
 const image = opt.mix === 'text' ? null : `data:image/png;base64,${fs.readFileSync(`${opt.images}/chelsea.png`).toString('base64')}`;
 
-const rssKb = (pid) => Number(fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]);
+// RssAnon is the heap (where a leak would show); VmRSS adds the file pages of the memory-mapped
+// weights, which grow as sampling touches new rows of the embedding table (bounded by its size).
+const rssKb = (pid, kind = 'RssAnon') => Number(fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`${kind}:\\s+(\\d+)`))[1]);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function startServer() {
@@ -94,7 +96,7 @@ async function clientLoop(client, id, until) {
 const { proc, port } = await startServer();
 const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'none', maxRetries: 0, timeout: 600000 });
 const mb = (kb) => +(kb / 1024).toFixed(1);
-const rssStart = rssKb(proc.pid);
+const rssStart = rssKb(proc.pid), vmStart = rssKb(proc.pid, 'VmRSS');
 await Promise.all(Array.from({ length: opt.clients }, (_, k) => clientLoop(client, k + 100000, Date.now() + opt.warmup * 1000)));
 const warmup = { ok: stats.ok, failed: stats.failed, errors: [...stats.errors] };
 await sleep(500);
@@ -108,7 +110,7 @@ await Promise.all(Array.from({ length: opt.clients }, (_, k) => clientLoop(clien
 const elapsed = (Date.now() - t0) / 1000;
 clearInterval(sampler);
 await sleep(1000);
-const rssAfter = rssKb(proc.pid);
+const rssAfter = rssKb(proc.pid), vmAfter = rssKb(proc.pid, 'VmRSS');
 const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
 proc.kill('SIGTERM');
 const code = await new Promise((r) => proc.on('exit', (c) => r(c)));
@@ -119,6 +121,10 @@ console.log(JSON.stringify({
   rejected_429: stats.rejected, failed: stats.failed + warmup.failed, errors: [...warmup.errors, ...stats.errors], warmup_ok: warmup.ok,
   completion_tok_s: +(stats.tokens / elapsed).toFixed(1), requests_s: +(stats.ok / elapsed).toFixed(2),
   server_cancelled: line('minivl_requests_cancelled_total'), active_after: line('minivl_active_sessions'),
-  rss_start_mb: mb(rssStart), rss_warm_mb: mb(rssWarm), rss_samples_mb: rssSamples, rss_after_mb: mb(rssAfter), exit_code: code,
+  // server-side seconds over its whole life (warm-up included): where the engine thread's time went
+  server_prefill_s: +line('minivl_prefill_seconds_total').toFixed(1), server_vision_s: +line('minivl_vision_seconds_total').toFixed(1),
+  server_decode_s: +line('minivl_decode_seconds_total').toFixed(1),
+  anon_start_mb: mb(rssStart), anon_warm_mb: mb(rssWarm), anon_samples_mb: rssSamples, anon_after_mb: mb(rssAfter),
+  vmrss_start_mb: mb(vmStart), vmrss_after_mb: mb(vmAfter), exit_code: code,
 }));
 process.exit(stats.failed || warmup.failed || code !== 0 ? 1 : 0);
