@@ -12,6 +12,75 @@ static mv_sampling_params params(float temp, int top_k, float top_p, float rep) 
     return p;
 }
 
+typedef struct ref_cand { double logit; int id; } ref_cand;
+
+static int ref_cmp(const void *a, const void *b) {
+    const ref_cand *x = a, *y = b;
+    if (x->logit != y->logit) return x->logit < y->logit ? 1 : -1;
+    return x->id - y->id;
+}
+
+/* The definition the sampler must follow: every candidate sorted (logit descending, id ascending),
+ * top_k, top_p's smallest prefix reaching the mass, then the draw u over the survivors' softmax. */
+static int ref_sample(const float *logits, int V, float temp, int top_k, float top_p, double u, ref_cand *c) {
+    for (int i = 0; i < V; i++) c[i] = (ref_cand){ (double)(logits[i] / temp), i };
+    qsort(c, (size_t)V, sizeof *c, ref_cmp);
+    int n = top_k > 0 && top_k < V ? top_k : V;
+    double sum = 0, acc = 0;
+    for (int i = 0; i < n; i++) sum += exp(c[i].logit - c[0].logit);
+    if (top_p > 0 && top_p < 1)
+        for (int i = 0; i < n; i++) {
+            acc += exp(c[i].logit - c[0].logit) / sum;
+            if (acc >= top_p) { n = i + 1; break; }
+        }
+    sum = 0;
+    for (int i = 0; i < n; i++) sum += exp(c[i].logit - c[0].logit);
+    acc = 0;
+    for (int i = 0; i < n; i++) {
+        acc += exp(c[i].logit - c[0].logit);
+        if (u * sum < acc) return c[i].id;
+    }
+    return c[n - 1].id;
+}
+
+/* A large vocabulary whose head (within e^-30 of the best) is a few tokens: the sampler sorts only
+ * the head unless top_k / top_p / the draw reach past it; either way it must pick what the full sort
+ * picks. Ties included (ids break them). */
+static void test_against_full_sort(void) {
+    enum { BIG = 5000 };
+    float *logits = malloc(BIG * sizeof *logits), *work = malloc(BIG * sizeof *work);
+    ref_cand *c = malloc(BIG * sizeof *c);
+    void *scratch = malloc(mv_sample_scratch_bytes(BIG));
+    const struct { float temp; int top_k; float top_p; } cases[] = {
+        { 1.0f, 0, 1.0f }, { 0.7f, 0, 0.9f }, { 1.0f, 40, 1.0f }, { 1.0f, 3, 0.95f }, { 2.0f, 0, 0.999999f },
+        { 50.0f, 0, 1.0f },  /* a flat distribution: the head is everything */
+        { 0.5f, 40, 1.0f },  /* the head is the 4 best: top_k reaches past it (full sort) */
+    };
+    unsigned st = 7;
+    int mismatches = 0, draws = 0;
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++)
+        for (int rep = 0; rep < 40; rep++) {
+            for (int i = 0; i < BIG; i++) {
+                st = st * 1664525u + 1013904223u;
+                logits[i] = i < 4 ? 20.0f - (float)(i / 2) : (float)(st >> 8) / 16777216.f * 30.f - 25.f;
+            }
+            mv_sampling_params p = params(cases[k].temp, cases[k].top_k, cases[k].top_p, 1);
+            mv_rng r1, r2;
+            mv_rng_seed(&r1, (uint64_t)rep);
+            mv_rng_seed(&r2, (uint64_t)rep);
+            memcpy(work, logits, BIG * sizeof *work);
+            const int got = mv_sample(&p, work, BIG, NULL, 0, &r1, scratch);
+            const int want = ref_sample(logits, BIG, p.temperature, p.top_k, p.top_p, mv_rng_uniform(&r2), c);
+            mismatches += got != want;
+            draws++;
+        }
+    CHECK(mismatches == 0, "%d of %d draws differ from the full-sort definition", mismatches, draws);
+    free(logits);
+    free(work);
+    free(c);
+    free(scratch);
+}
+
 int main(void) {
     enum { V = 6 };
     void *scratch = malloc(mv_sample_scratch_bytes(V));
@@ -72,6 +141,7 @@ int main(void) {
         same &= mv_sample(&full, la, V, NULL, 0, &a, scratch) == mv_sample(&full, lb, V, NULL, 0, &b, scratch);
     }
     CHECK(same, "seeded sampling is reproducible");
+    test_against_full_sort();
     free(scratch);
     return mvt_done("test_sampler");
 }
