@@ -14,7 +14,7 @@ enum {
      * panel conversion is paid per call), 1.4x through this one; still ahead at 16 rows. */
     GEMV_MAX_M = 16,
     QGEMV_MAX_M = 3,   /* quantized weights: M up to this takes the integer kernel (quant.c) */
-    GEMV_BLOCK_N = 64, /* weight rows per GEMV work item */
+    GEMV_MIN_ROWS = 64, /* weight rows per GEMV work item, at least */
     BLOCK_M = 256,     /* x rows per work item: the packed weights are reused this often */
     PANELS_N = 2,      /* nr-column panels per work item */
     BLOCK_K = 256,     /* k per packed block: one panel stays in L1 while x rows stream past */
@@ -28,7 +28,8 @@ typedef struct tiled_job {
     const mv_matrix *w;
     const float *bias;
     int blocks_n;
-    float *packs; /* one packed block per pool thread */
+    int gemv_rows; /* weight rows per GEMV work item */
+    float *packs;  /* one packed block per pool thread */
 } tiled_job;
 
 static int imin(int a, int b) { return a < b ? a : b; }
@@ -36,7 +37,7 @@ static int imin(int a, int b) { return a < b ? a : b; }
 static void gemv_item(void *ctx, int block, int thread) {
     (void)thread;
     const tiled_job *j = ctx;
-    int n0 = block * GEMV_BLOCK_N, n1 = imin(j->N, n0 + GEMV_BLOCK_N);
+    int n0 = block * j->gemv_rows, n1 = imin(j->N, n0 + j->gemv_rows);
     j->isa->gemv(j->x, j->M, j->K, j->w->data, j->w->dtype, (size_t)j->K, n0, n1, j->bias, j->y, j->N);
 }
 
@@ -61,7 +62,8 @@ static void tiled_item(void *ctx, int item, int thread) {
 
 void mv_linear_tiled(const mv_gemm_isa *isa, mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w,
                      const float *bias) {
-    tiled_job j = { isa, y, x, M, w->rows, w->cols, w, bias, 0, NULL };
+    tiled_job j = { isa, y, x, M, w->rows, w->cols, w, bias, 0,
+                    mv_stream_rows_per_item(w->rows, mv_pool_threads(pool), GEMV_MIN_ROWS), NULL };
     if (M <= 0 || j.N <= 0) return;
     if (j.K <= 0) { /* empty sum: y is the bias */
         for (int m = 0; m < M; m++)
@@ -73,7 +75,7 @@ void mv_linear_tiled(const mv_gemm_isa *isa, mv_pool *pool, float *y, const floa
         return;
     }
     if (w->qtype == MV_Q_NONE && M <= GEMV_MAX_M) { /* the direct kernel reads plain dtypes only */
-        mv_pool_for(pool, (j.N + GEMV_BLOCK_N - 1) / GEMV_BLOCK_N, gemv_item, &j);
+        mv_pool_for(pool, (j.N + j.gemv_rows - 1) / j.gemv_rows, gemv_item, &j);
         return;
     }
     const int nc = isa->nr * PANELS_N;
@@ -85,7 +87,7 @@ void mv_linear_tiled(const mv_gemm_isa *isa, mv_pool *pool, float *y, const floa
         return;
     }
     if (!j.packs) { /* no memory for the panels: the direct kernel needs none */
-        mv_pool_for(pool, (j.N + GEMV_BLOCK_N - 1) / GEMV_BLOCK_N, gemv_item, &j);
+        mv_pool_for(pool, (j.N + j.gemv_rows - 1) / j.gemv_rows, gemv_item, &j);
         return;
     }
     mv_pool_for(pool, j.blocks_n * ((M + BLOCK_M - 1) / BLOCK_M), tiled_item, &j);

@@ -241,7 +241,7 @@ typedef struct qgemv_job {
     const mv_matrix *w;
     const void *acts;
     size_t stride;
-    int R;
+    int R, block_n;
     const float *bias;
     float *y;
 } qgemv_job;
@@ -249,7 +249,7 @@ typedef struct qgemv_job {
 static void qgemv_item(void *ctx, int block, int thread) {
     (void)thread;
     const qgemv_job *j = ctx;
-    const int n0 = block * QGEMV_BLOCK_N, n1 = n0 + QGEMV_BLOCK_N < j->w->rows ? n0 + QGEMV_BLOCK_N : j->w->rows;
+    const int n0 = block * j->block_n, n1 = n0 + j->block_n < j->w->rows ? n0 + j->block_n : j->w->rows;
     j->isa->rows(j->w, j->acts, j->stride, j->R, n0, n1, j->bias, j->y, j->w->rows);
 }
 
@@ -270,8 +270,9 @@ void mv_linear_q(mv_pool *pool, float *y, const float *x, int M, const mv_matrix
     for (int m0 = 0; m0 < M; m0 += MV_QGEMV_MAX_M) {
         const int R = M - m0 < MV_QGEMV_MAX_M ? M - m0 : MV_QGEMV_MAX_M;
         for (int r = 0; r < R; r++) isa->act_prep(w->qtype, x + (size_t)(m0 + r) * K, K, (char *)acts + r * stride);
-        qgemv_job j = { isa, w, acts, stride, R, bias, y + (size_t)m0 * N };
-        mv_pool_for(pool, (N + QGEMV_BLOCK_N - 1) / QGEMV_BLOCK_N, qgemv_item, &j);
+        qgemv_job j = { isa, w, acts, stride, R, mv_stream_rows_per_item(N, mv_pool_threads(pool), QGEMV_BLOCK_N), bias,
+                        y + (size_t)m0 * N };
+        mv_pool_for(pool, (N + j.block_n - 1) / j.block_n, qgemv_item, &j);
     }
     free(acts);
 }
