@@ -97,8 +97,36 @@ INLINE void gemv_block(const float *x, int K, const char *w, size_t row_bytes, i
             y[(size_t)r * ldy + n + i] = _mm512_reduce_add_ps(acc[r][i]) + (bias ? bias[n + i] : 0.f);
 }
 
+/* One row of x (decode): weight rows one after another, so the reads form one sequential stream the
+ * hardware prefetcher follows (four rows side by side are four short streams); four accumulators
+ * over k keep the FMA chain from bounding it. */
+INLINE void gemv_row_t(const float *x, int K, const void *w, size_t ldw, int n0, int n1, const float *bias, float *y,
+                       mv_dtype t) {
+    const size_t row_bytes = ldw * mv_dtype_size(t);
+    for (int n = n0; n < n1; n++) {
+        const char *wr = (const char *)w + (size_t)n * row_bytes;
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+        int k = 0;
+        for (; k + 64 <= K; k += 64) {
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + k), load_w(t, wr, k, 0xFFFF), a0);
+            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + k + 16), load_w(t, wr, k + 16, 0xFFFF), a1);
+            a2 = _mm512_fmadd_ps(_mm512_loadu_ps(x + k + 32), load_w(t, wr, k + 32, 0xFFFF), a2);
+            a3 = _mm512_fmadd_ps(_mm512_loadu_ps(x + k + 48), load_w(t, wr, k + 48, 0xFFFF), a3);
+        }
+        for (; k < K; k += 16) {
+            const __mmask16 mk = lanes(K - k);
+            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, x + k), load_w(t, wr, k, mk), a0);
+        }
+        y[n] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3))) + (bias ? bias[n] : 0.f);
+    }
+}
+
 INLINE void gemv_t(const float *x, int M, int K, const void *w, size_t ldw, int n0, int n1, const float *bias,
                    float *y, int ldy, mv_dtype t) {
+    if (M == 1) {
+        gemv_row_t(x, K, w, ldw, n0, n1, bias, y, t);
+        return;
+    }
     const size_t row_bytes = ldw * mv_dtype_size(t);
     for (int m = 0; m < M; m += GEMV_MX) {
         const float *xm = x + (size_t)m * K;

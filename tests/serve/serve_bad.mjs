@@ -156,14 +156,30 @@ const cases = {
                         'minivl_prefill_seconds_total', 'minivl_vision_seconds_total', '# TYPE minivl_requests_total counter'])
       check(mt.includes(name), `metrics has "${name}"`);
   },
-  async queue_full(s) {
-    const body = { ...user('Tell me a long story.'), max_tokens: 150 };
-    const rs = await Promise.all(Array.from({ length: 5 }, () => post(s.base, body)));
-    const codes = rs.map((r) => r.status);
-    const busy = rs.filter((r) => r.status === 429);
-    check(busy.length >= 1 && rs.every((r) => r.status === 200 || r.status === 429), `1 running + 1 queued, the rest 429: ${codes}`);
-    check(rs.filter((r) => r.status === 200).length >= 2, 'the running and the queued request complete');
-    if (busy.length) { isError(busy[0], 429, 'rate_limit_exceeded'); check(busy[0].headers.get('retry-after') === '1', 'Retry-After: 1'); }
+  async queue_full(s) { // --parallel 1 --queue 1: one running, one queued, then 429 — built up step by step
+    // so that no request can finish before the next arrives (a race on a loaded machine otherwise)
+    const metric = async (name) => {
+      const m = (await (await fetch(`${s.base}/metrics`)).text()).match(new RegExp(`^${name} (\\d+)`, 'm'));
+      return m ? Number(m[1]) : -1;
+    };
+    const waitFor = async (name, value) => {
+      for (let i = 0; i < 200 && (await metric(name)) !== value; i++) await sleep(25);
+      return (await metric(name)) === value;
+    };
+    const ac = new AbortController();
+    const running = await fetch(`${s.base}/v1/chat/completions`, { method: 'POST', signal: ac.signal,
+      body: JSON.stringify({ ...user('Tell me a long story.'), max_tokens: 100000, stream: true }) });
+    await running.body.getReader().read();
+    check(await waitFor('minivl_active_sessions', 1), 'the first request is generating');
+    const queued = post(s.base, { ...user('Hi'), max_tokens: 8 });
+    check(await waitFor('minivl_queue_depth', 1), 'the second request waits in the queue');
+    const rs = await Promise.all(Array.from({ length: 3 }, () => post(s.base, user('Hi'))));
+    check(rs.every((r) => r.status === 429), `beyond the queue bound: 429 (got ${rs.map((r) => r.status)})`);
+    isError(rs[0], 429, 'rate_limit_exceeded');
+    check(rs[0].headers.get('retry-after') === '1', 'Retry-After: 1');
+    ac.abort(); // the running request is cancelled; the queued one then completes
+    const q = await queued;
+    check(q.status === 200 && q.json.choices[0].message.content.length > 0, 'the queued request completes');
   },
   async disconnect(s) {
     const ac = new AbortController();
