@@ -119,8 +119,36 @@ INLINE void gemv_block(const float *x, int K, const char *w, size_t row_bytes, i
             y[(size_t)r * ldy + n + i] = hsum(acc[r][i]) + (bias ? bias[n + i] : 0.f);
 }
 
+/* One row of x (decode): weight rows one after another — one sequential stream for the prefetcher —
+ * with four k accumulators (as the AVX-512 kernel; see docs/DESIGN-NOTES.md). */
+INLINE void gemv_row_t(const float *x, int K, const void *w, size_t ldw, int n0, int n1, const float *bias, float *y,
+                       mv_dtype t) {
+    const size_t row_bytes = ldw * mv_dtype_size(t);
+    for (int n = n0; n < n1; n++) {
+        const char *wr = (const char *)w + (size_t)n * row_bytes;
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+        int k = 0;
+        for (; k + 32 <= K; k += 32) {
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), load_w(t, wr, k, 8), a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 8), load_w(t, wr, k + 8, 8), a1);
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 16), load_w(t, wr, k + 16, 8), a2);
+            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 24), load_w(t, wr, k + 24, 8), a3);
+        }
+        for (; k < K; k += 8) {
+            const int rem = K - k;
+            const __m256 xv = rem >= 8 ? _mm256_loadu_ps(x + k) : _mm256_maskload_ps(x + k, lanes(rem));
+            a0 = _mm256_fmadd_ps(xv, load_w(t, wr, k, rem), a0);
+        }
+        y[n] = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3))) + (bias ? bias[n] : 0.f);
+    }
+}
+
 INLINE void gemv_t(const float *x, int M, int K, const void *w, size_t ldw, int n0, int n1, const float *bias,
                    float *y, int ldy, mv_dtype t) {
+    if (M == 1) {
+        gemv_row_t(x, K, w, ldw, n0, n1, bias, y, t);
+        return;
+    }
     const size_t row_bytes = ldw * mv_dtype_size(t);
     for (int m = 0; m < M; m += GEMV_MX) {
         const float *xm = x + (size_t)m * K;
