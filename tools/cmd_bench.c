@@ -12,7 +12,6 @@
  *  - peak_rss_mb (getrusage ru_maxrss, MiB), weights_mb (MiB of tensors), threads, precision, quant.
  * Prints a table, or with --json one object. Speeds are reported, never checked. */
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,7 @@
 #include <time.h>
 
 #include "commands.h"
+#include "conversation.h"
 #include "minivl.h"
 
 #define N_CTX 2
@@ -53,18 +53,6 @@ static void usage(FILE *f) {
             "  --quantize none|q8|q4  weight quantization at load (default none)\n");
 }
 
-static int parse_int(const char *s, const char *opt, int lo, int hi, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v < lo || v > hi) {
-        fprintf(stderr, "minivl bench: %s expects an integer in [%d, %d], got '%s'\n", opt, lo, hi, s);
-        return 0;
-    }
-    *out = (int)v;
-    return 1;
-}
-
 static int one_of(const char *v, const char *const *names, const char *opt) {
     for (int i = 0; names[i]; i++)
         if (!strcmp(v, names[i])) return 1;
@@ -84,11 +72,11 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
         if (!v) { fprintf(stderr, "minivl bench: %s needs a value (or is unknown)\n", a); return 0; }
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model_dir = v;
         else if (!strcmp(a, "--image")) o->image_path = v;
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = parse_int(v, a, 1, 256, &o->threads);
-        else if (!strcmp(a, "--reps")) ok = parse_int(v, a, 1, 1000, &o->reps);
-        else if (!strcmp(a, "--vision-reps")) ok = parse_int(v, a, 1, 1000, &o->vision_reps);
-        else if (!strcmp(a, "--prefill")) ok = parse_int(v, a, 1, 16384, &o->prefill_tokens);
-        else if (!strcmp(a, "--decode-tokens")) ok = parse_int(v, a, 1, 4096, &o->decode_tokens);
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = cli_parse_int(v, a, 1, 256, &o->threads);
+        else if (!strcmp(a, "--reps")) ok = cli_parse_int(v, a, 1, 1000, &o->reps);
+        else if (!strcmp(a, "--vision-reps")) ok = cli_parse_int(v, a, 1, 1000, &o->vision_reps);
+        else if (!strcmp(a, "--prefill")) ok = cli_parse_int(v, a, 1, 16384, &o->prefill_tokens);
+        else if (!strcmp(a, "--decode-tokens")) ok = cli_parse_int(v, a, 1, 4096, &o->decode_tokens);
         else if (!strcmp(a, "--precision")) ok = one_of(o->precision = v, precisions, a);
         else if (!strcmp(a, "--quantize")) ok = one_of(o->quant = v, quants, a);
         else { fprintf(stderr, "minivl bench: unknown option '%s' (see minivl bench --help)\n", a); return 0; }
