@@ -125,7 +125,25 @@ static mv_status alloc_merges(bpe *b, size_t n_merges, mv_error *err) {
     return (b->mkey && b->mrank && b->mnew) ? MV_OK : mv_set_error(err, MV_ERR_NOMEM, "out of memory");
 }
 
-/* Record merge number `rank` of "left right"; a repeated pair takes the later rank, as HF does. */
+/* Merges as read, in rank order (index = rank), before the pair table is sized for them. */
+typedef struct merge_list {
+    int32_t (*v)[3]; /* left id, right id, merged id */
+    size_t n, cap;
+} merge_list;
+
+/* The pair table over the list; a repeated pair takes the later rank, as HF does. */
+static mv_status index_merges(bpe *b, const merge_list *ml, mv_error *err) {
+    mv_status rc = alloc_merges(b, ml->n, err);
+    for (size_t rank = 0; rank < ml->n && rc == MV_OK; rank++) {
+        const uint64_t key = pair_key(ml->v[rank][0], ml->v[rank][1]);
+        size_t i = pair_slot(b, key);
+        b->mkey[i] = key;
+        b->mrank[i] = (uint32_t)rank + 1;
+        b->mnew[i] = ml->v[rank][2];
+    }
+    return rc;
+}
+
 /* Where a merge came from, formatted only for an error message: loading runs over ~150k merges. */
 typedef struct merge_loc {
     const char *path, *what; /* what: "model.merges[%zu]" or "line %zu" */
@@ -144,9 +162,9 @@ static mv_status merge_error(mv_error *err, const merge_loc *at, const char *fmt
     return mv_set_error(err, MV_ERR_FORMAT, "%s: %s", where, msg);
 }
 
-static mv_status add_merge(mv_tokenizer *tok, size_t rank, const char *l, size_t nl, const char *r, size_t nr,
-                           const merge_loc *at, mv_error *err) {
-    bpe *b = tok->impl;
+/* Append the merge "left right" (next rank) to the list. */
+static mv_status add_merge(const mv_tokenizer *tok, merge_list *ml, const char *l, size_t nl, const char *r,
+                           size_t nr, const merge_loc *at, mv_error *err) {
     int32_t li = mv_strmap_get(&tok->by_str, l, nl), ri = mv_strmap_get(&tok->by_str, r, nr);
     if (li < 0 || ri < 0)
         return merge_error(err, at, "token \"%.*s\" not in the vocabulary",
@@ -160,20 +178,27 @@ static mv_status add_merge(mv_tokenizer *tok, size_t rank, const char *l, size_t
     if (merged < 0)
         return merge_error(err, at, "merged token \"%.*s%.*s\" not in the vocabulary", (int)(nl > 64 ? 64 : nl), l,
                            (int)(nr > 64 ? 64 : nr), r);
-    if (rank >= UINT32_MAX - 1) return merge_error(err, at, "too many merges");
-    size_t i = pair_slot(b, pair_key(li, ri));
-    b->mkey[i] = pair_key(li, ri);
-    b->mrank[i] = (uint32_t)rank + 1;
-    b->mnew[i] = merged;
+    if (ml->n >= UINT32_MAX - 1) return merge_error(err, at, "too many merges");
+    if (ml->n == ml->cap) {
+        size_t cap = ml->cap ? ml->cap * 2 : 4096;
+        int32_t(*g)[3] = realloc(ml->v, cap * sizeof *g);
+        if (!g) return mv_set_error(err, MV_ERR_NOMEM, "out of memory");
+        ml->v = g;
+        ml->cap = cap;
+    }
+    ml->v[ml->n][0] = li;
+    ml->v[ml->n][1] = ri;
+    ml->v[ml->n][2] = merged;
+    ml->n++;
     return MV_OK;
 }
 
 /* "left right" (exactly one space, as HF requires). */
-static mv_status add_merge_line(mv_tokenizer *tok, size_t rank, const char *s, size_t n, const merge_loc *at,
-                                mv_error *err) {
+static mv_status add_merge_line(const mv_tokenizer *tok, merge_list *ml, const char *s, size_t n,
+                                const merge_loc *at, mv_error *err) {
     const char *sp = memchr(s, ' ', n);
     if (!sp || memchr(sp + 1, ' ', n - (size_t)(sp - s) - 1)) return merge_error(err, at, "expected \"left right\"");
-    return add_merge(tok, rank, s, (size_t)(sp - s), sp + 1, n - (size_t)(sp - s) - 1, at, err);
+    return add_merge(tok, ml, s, (size_t)(sp - s), sp + 1, n - (size_t)(sp - s) - 1, at, err);
 }
 
 /* ------------------------------------------------------------------ pre-tokenizer */
@@ -478,20 +503,45 @@ static mv_status bpe_create(mv_tokenizer *tok, mv_error *err) {
     return MV_OK;
 }
 
-static mv_status load_vocab_object(mv_tokenizer *tok, const cJSON *vocab, const char *where, mv_error *err) {
-    if (!cJSON_IsObject(vocab)) return mv_set_error(err, MV_ERR_FORMAT, "%s missing or not an object", where);
-    const cJSON *item;
-    cJSON_ArrayForEach(item, vocab) {
-        double v = cJSON_IsNumber(item) ? item->valuedouble : -1;
-        if (v < 0 || v > INT32_MAX - 2 || v != (double)(int32_t)v)
-            return mv_set_error(err, MV_ERR_FORMAT, "%s[\"%.64s\"]: not a valid token id", where, item->string);
-        mv_status rc = mv_tok_set_token(tok, (int32_t)v, item->string, strlen(item->string), where, err);
-        if (rc != MV_OK) return rc;
+static mv_status json_syntax_error(mv_error *err, const char *path, const char *text, const char *at) {
+    return mv_set_error(err, MV_ERR_FORMAT, "%s: not valid JSON (error near byte %zu)", path, (size_t)(at - text));
+}
+
+/* The vocabulary object {"token": id, ...} in v of the file text at path (v.p NULL: absent). */
+static mv_status load_vocab_text(mv_tokenizer *tok, const char *text, mv_json_span v, const char *path,
+                                 const char *where, mv_error *err) {
+    mv_json_iter it;
+    if (!v.p || mv_json_iter_begin(&it, v.p, v.end, '{') != 0)
+        return mv_set_error(err, MV_ERR_FORMAT, "%s missing or not an object", where);
+    const size_t span = (size_t)(v.end - v.p);
+    if (mv_tok_reserve(tok, span / 16, span / 2) != 0) return mv_set_error(err, MV_ERR_NOMEM, "out of memory");
+    mv_tbuf scratch = {0};
+    mv_status rc = MV_OK;
+    int r;
+    while (rc == MV_OK && (r = mv_json_iter_next(&it)) == 1) {
+        const char *s;
+        size_t n;
+        const char *after = mv_json_string(it.p, it.end, &scratch, &s, &n);
+        if (after) it.p = after;
+        if (!after || mv_json_iter_colon(&it) != 0) {
+            rc = json_syntax_error(err, path, text, it.p);
+            break;
+        }
+        double id = -1;
+        after = mv_json_number(it.p, it.end, &id);
+        if (!after || id < 0 || id > INT32_MAX - 2 || id != (double)(int32_t)id) {
+            rc = mv_set_error(err, MV_ERR_FORMAT, "%s[\"%.*s\"]: not a valid token id", where, (int)(n > 64 ? 64 : n), s);
+            break;
+        }
+        it.p = after;
+        rc = mv_tok_set_token(tok, (int32_t)id, s, n, where, err);
     }
+    mv_tbuf_free(&scratch);
+    if (rc != MV_OK) return rc;
+    if (r != 0 || it.p != v.end) return json_syntax_error(err, path, text, it.p);
     if (tok->n_vocab == 0) return mv_set_error(err, MV_ERR_FORMAT, "%s is empty", where);
     return MV_OK;
 }
-
 /* Ids of the 256 one-byte tokens (vocabulary spelling of each byte). */
 static void find_byte_ids(mv_tokenizer *tok) {
     bpe *b = tok->impl;
@@ -501,22 +551,47 @@ static void find_byte_ids(mv_tokenizer *tok) {
     }
 }
 
-static mv_status load_merges_json(mv_tokenizer *tok, const cJSON *merges, const char *path, mv_error *err) {
-    if (!cJSON_IsArray(merges)) return mv_set_error(err, MV_ERR_FORMAT, "%s: model.merges missing or not an array", path);
-    mv_status rc = alloc_merges(tok->impl, (size_t)cJSON_GetArraySize(merges), err);
-    size_t rank = 0;
-    const cJSON *m;
-    for (m = merges->child; m && rc == MV_OK; m = m->next, rank++) {
-        const merge_loc at = { path, "model.merges[%zu]", rank };
-        const cJSON *l = m->child, *r = l ? l->next : NULL; /* pair items, read without cJSON's list walks */
-        if (cJSON_IsString(m))
-            rc = add_merge_line(tok, rank, m->valuestring, strlen(m->valuestring), &at, err);
-        else if (cJSON_IsArray(m) && cJSON_IsString(l) && cJSON_IsString(r) && !r->next)
-            rc = add_merge(tok, rank, l->valuestring, strlen(l->valuestring), r->valuestring, strlen(r->valuestring),
-                           &at, err);
-        else
-            rc = merge_error(err, &at, "expected \"left right\" or [left, right]");
+/* A merge written as a pair ["left", "right"] at p: the position after it, or NULL when it is not one. */
+static const char *read_merge_pair(const char *p, const char *end, mv_tbuf scratch[2], const char *side[2],
+                                   size_t len[2]) {
+    mv_json_iter pair;
+    if (mv_json_iter_begin(&pair, p, end, '[') != 0) return NULL;
+    for (int k = 0; k < 2; k++) {
+        if (mv_json_iter_next(&pair) != 1) return NULL;
+        if (!(pair.p = mv_json_string(pair.p, end, &scratch[k], &side[k], &len[k]))) return NULL;
     }
+    return mv_json_iter_next(&pair) == 0 ? pair.p : NULL;
+}
+
+/* The merges array ["left right", ...] or [["left", "right"], ...] in v (v.p NULL: absent). */
+static mv_status load_merges_text(mv_tokenizer *tok, const char *text, mv_json_span v, const char *path,
+                                  mv_error *err) {
+    mv_json_iter it;
+    if (!v.p || mv_json_iter_begin(&it, v.p, v.end, '[') != 0)
+        return mv_set_error(err, MV_ERR_FORMAT, "%s: model.merges missing or not an array", path);
+    merge_list ml = {0};
+    mv_tbuf scratch[2] = {{0}, {0}};
+    mv_status rc = MV_OK;
+    int r;
+    while (rc == MV_OK && (r = mv_json_iter_next(&it)) == 1) {
+        const merge_loc at = { path, "model.merges[%zu]", ml.n };
+        const char *side[2], *after;
+        size_t len[2];
+        if (*it.p == '"' && (after = mv_json_string(it.p, it.end, &scratch[0], &side[0], &len[0])))
+            rc = add_merge_line(tok, &ml, side[0], len[0], &at, err);
+        else if (*it.p == '[' && (after = read_merge_pair(it.p, it.end, scratch, side, len)))
+            rc = add_merge(tok, &ml, side[0], len[0], side[1], len[1], &at, err);
+        else if ((after = mv_json_skip(it.p, it.end, NULL)))
+            rc = merge_error(err, &at, "expected \"left right\" or [left, right]");
+        else
+            rc = json_syntax_error(err, path, text, it.p);
+        it.p = after;
+    }
+    if (rc == MV_OK && (r != 0 || it.p != v.end)) rc = json_syntax_error(err, path, text, it.p);
+    if (rc == MV_OK) rc = index_merges(tok->impl, &ml, err);
+    free(ml.v);
+    mv_tbuf_free(&scratch[0]);
+    mv_tbuf_free(&scratch[1]);
     return rc;
 }
 
@@ -543,7 +618,8 @@ static mv_status check_decoder(const cJSON *dec, const char *path, mv_error *err
     return MV_OK;
 }
 
-mv_status mv_bpe_load_json(mv_tokenizer *tok, const cJSON *root, const char *path, mv_error *err) {
+mv_status mv_bpe_load_json(mv_tokenizer *tok, const cJSON *root, const mv_bpe_json_text *big, const char *path,
+                           mv_error *err) {
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     char where[600];
     snprintf(where, sizeof where, "%s: model.vocab", path);
@@ -554,8 +630,8 @@ mv_status mv_bpe_load_json(mv_tokenizer *tok, const cJSON *root, const char *pat
     bpe *b = tok->impl;
     b->ignore_merges = mv_tok_json_bool(model, "ignore_merges", 0);
     rc = parse_pre_tokenizer(b, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), path, err);
-    if (rc == MV_OK) rc = load_vocab_object(tok, cJSON_GetObjectItemCaseSensitive(model, "vocab"), where, err);
-    if (rc == MV_OK) rc = load_merges_json(tok, cJSON_GetObjectItemCaseSensitive(model, "merges"), path, err);
+    if (rc == MV_OK) rc = load_vocab_text(tok, big->text, big->vocab, path, where, err);
+    if (rc == MV_OK) rc = load_merges_text(tok, big->text, big->merges, path, err);
     if (rc != MV_OK) return rc;
     const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_token");
     if (cJSON_IsString(unk)) b->unk_id = mv_strmap_get(&tok->by_str, unk->valuestring, strlen(unk->valuestring));
@@ -567,21 +643,22 @@ static mv_status load_merges_txt(mv_tokenizer *tok, const char *path, mv_error *
     size_t len;
     char *text = mv_read_file(path, MAX_VOCAB_FILE, &len, err);
     if (!text) return err ? err->code : MV_ERR_IO;
-    size_t lines = 1;
-    for (size_t i = 0; i < len; i++) lines += text[i] == '\n';
-    mv_status rc = alloc_merges(tok->impl, lines, err);
-    size_t rank = 0, line_no = 0;
+    merge_list ml = {0};
+    mv_status rc = MV_OK;
+    size_t line_no = 0;
     for (char *p = text, *end = text + len; p < end && rc == MV_OK; line_no++) {
         char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
         if (n && p[n - 1] == '\r') n--;
         if (n && !(line_no == 0 && n >= 8 && memcmp(p, "#version", 8) == 0)) {
             const merge_loc at = { path, "line %zu", line_no + 1 };
-            rc = add_merge_line(tok, rank++, p, n, &at, err);
+            rc = add_merge_line(tok, &ml, p, n, &at, err);
         }
         p = nl ? nl + 1 : end;
     }
     free(text);
+    if (rc == MV_OK) rc = index_merges(tok->impl, &ml, err);
+    free(ml.v);
     return rc;
 }
 
@@ -605,13 +682,12 @@ mv_status mv_bpe_load_files(mv_tokenizer *tok, const char *vocab_path, const cha
     size_t len;
     char *text = mv_read_file(vocab_path, MAX_VOCAB_FILE, &len, err);
     if (!text) return err ? err->code : MV_ERR_IO;
-    const char *end = NULL;
-    cJSON *vocab = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    const mv_json_span whole = { mv_json_ws(text, text + len), mv_json_skip(text, text + len, NULL) };
+    if (!whole.end || mv_json_ws(whole.end, text + len) != text + len)
+        rc = json_syntax_error(err, vocab_path, text, whole.end ? whole.end : text);
+    if (rc == MV_OK) rc = add_regex_stage(tok->impl, pattern, strlen(pattern), 0, vocab_path, err);
+    if (rc == MV_OK) rc = load_vocab_text(tok, text, whole, vocab_path, vocab_path, err);
     free(text);
-    if (!vocab) return mv_set_error(err, MV_ERR_FORMAT, "%s: not valid JSON", vocab_path);
-    rc = add_regex_stage(tok->impl, pattern, strlen(pattern), 0, vocab_path, err);
-    if (rc == MV_OK) rc = load_vocab_object(tok, vocab, vocab_path, err);
-    cJSON_Delete(vocab);
     if (rc == MV_OK) rc = load_merges_txt(tok, merges_path, err);
     if (rc == MV_OK) find_byte_ids(tok);
     return rc;

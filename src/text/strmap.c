@@ -36,8 +36,7 @@ static size_t find_slot(const mv_strmap *m, const char *key, size_t n) {
     return find_slot_h(m, key, n, h, slot_tag_len(h, n));
 }
 
-static int grow(mv_strmap *m) {
-    size_t ncap = m->cap ? m->cap * 2 : 1024;
+static int grow_to(mv_strmap *m, size_t ncap) {
     uint64_t *ns = calloc(ncap, sizeof *ns);
     int32_t *nv = malloc(ncap * sizeof *nv);
     if (!ns || !nv) { free(ns); free(nv); return -1; }
@@ -60,7 +59,7 @@ static int grow(mv_strmap *m) {
 
 int mv_strmap_put(mv_strmap *m, const char *key, size_t n, int32_t val) {
     if (n > KEY_LEN_MASK || m->keys.n + n >= UINT32_MAX) return -1;
-    if ((m->count + 1) * 2 > m->cap && grow(m) != 0) return -1; /* load factor <= 1/2 */
+    if ((m->count + 1) * 2 > m->cap && grow_to(m, m->cap ? m->cap * 2 : 1024) != 0) return -1; /* load <= 1/2 */
     const uint64_t h = hash_bytes(key, n), tl = slot_tag_len(h, n);
     size_t i = find_slot_h(m, key, n, h, tl);
     if (m->slots[i]) { m->vals[i] = val; return 0; }
@@ -70,6 +69,13 @@ int mv_strmap_put(mv_strmap *m, const char *key, size_t n, int32_t val) {
     m->vals[i] = val;
     m->count++;
     return 0;
+}
+
+int mv_strmap_reserve(mv_strmap *m, size_t n, size_t key_bytes) {
+    size_t cap = m->cap ? m->cap : 1024;
+    while (cap < (m->count + n) * 2) cap *= 2;
+    if (cap > m->cap && grow_to(m, cap) != 0) return -1;
+    return mv_tbuf_reserve(&m->keys, key_bytes);
 }
 
 int32_t mv_strmap_get(const mv_strmap *m, const char *key, size_t n) {

@@ -18,6 +18,9 @@ typedef struct mv_strmap {
 /* Insert or overwrite; returns 0, or -1 when out of memory, the key is too long (>= 1 MiB) or the keys
  * would exceed 4 GiB. */
 int mv_strmap_put(mv_strmap *m, const char *key, size_t n, int32_t val);
+/* Room for n more keys of key_bytes bytes in all without rehashing (a hint: the map still grows past
+ * it); 0, or -1 when out of memory. */
+int mv_strmap_reserve(mv_strmap *m, size_t n, size_t key_bytes);
 /* Value for key, or -1 when absent. */
 int32_t mv_strmap_get(const mv_strmap *m, const char *key, size_t n);
 void mv_strmap_free(mv_strmap *m);

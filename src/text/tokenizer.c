@@ -59,6 +59,11 @@ static int grow_table(mv_tokenizer *tok, size_t need) {
     return 0;
 }
 
+int mv_tok_reserve(mv_tokenizer *tok, size_t n_tokens, size_t n_bytes) {
+    if (grow_table(tok, n_tokens) != 0 || mv_strmap_reserve(&tok->by_str, n_tokens, n_bytes) != 0) return -1;
+    return mv_tbuf_reserve(&tok->strs, n_bytes);
+}
+
 mv_status mv_tok_set_token(mv_tokenizer *tok, int32_t id, const char *s, size_t n, const char *where,
                            mv_error *err) {
     if (id < 0 || id >= INT32_MAX - 1)
@@ -427,10 +432,7 @@ static mv_status parse_added_list(mv_tokenizer *tok, const cJSON *list, const ch
     return MV_OK;
 }
 
-static cJSON *parse_json_file(const char *path, mv_error *err) {
-    size_t len;
-    char *text = mv_read_file(path, MAX_TOKENIZER_FILE, &len, err);
-    if (!text) return NULL;
+static cJSON *parse_json_text(const char *path, const char *text, size_t len, mv_error *err) {
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!root) {
@@ -441,27 +443,78 @@ static cJSON *parse_json_file(const char *path, mv_error *err) {
         cJSON_Delete(root);
         root = NULL;
     }
+    return root;
+}
+
+static cJSON *parse_json_file(const char *path, mv_error *err) {
+    size_t len;
+    char *text = mv_read_file(path, MAX_TOKENIZER_FILE, &len, err);
+    if (!text) return NULL;
+    cJSON *root = parse_json_text(path, text, len, err);
     free(text);
     return root;
 }
 
+/* Locate model.vocab and model.merges in the text (json_scan.h) and cut them out of a copy for cJSON,
+ * which then parses only the small rest. Anything unexpected leaves the spans unset and the copy whole:
+ * cJSON's DOM then reports what is wrong. */
+static char *split_big_values(const char *text, size_t len, mv_bpe_json_text *big, size_t *rest_len) {
+    const char *end = text + len;
+    static const char *const keys[2] = {"vocab", "merges"};
+    mv_json_span parts[2] = {{0}}, cut[2] = {{0}};
+    const char *model = mv_json_find(text, end, "model");
+    if (model && mv_json_members(model, end, keys, parts, 2)) memcpy(cut, parts, sizeof cut);
+    big->text = text;
+    big->vocab = cut[0];
+    big->merges = cut[1];
+    if (cut[0].p && cut[1].p && cut[1].p < cut[0].p) {
+        mv_json_span t = cut[0];
+        cut[0] = cut[1];
+        cut[1] = t;
+    }
+    char *rest = malloc(len + 5), *w = rest;
+    if (!rest) return NULL;
+    const char *from = text;
+    for (int k = 0; k < 2; k++) {
+        if (!cut[k].p) continue;
+        memcpy(w, from, (size_t)(cut[k].p - from));
+        w += cut[k].p - from;
+        memcpy(w, "null", 4); /* the DOM is never asked for these two */
+        w += 4;
+        from = cut[k].end;
+    }
+    memcpy(w, from, (size_t)(end - from));
+    w += end - from;
+    *rest_len = (size_t)(w - rest);
+    return rest;
+}
+
 static mv_status load_tokenizer_json(mv_tokenizer *tok, const char *path, mv_error *err) {
-    cJSON *root = parse_json_file(path, err);
-    if (!root) return err ? err->code : MV_ERR_FORMAT;
+    size_t len, rest_len = 0;
+    char *text = mv_read_file(path, MAX_TOKENIZER_FILE, &len, err);
+    if (!text) return err ? err->code : MV_ERR_IO;
+    mv_bpe_json_text big;
+    char *rest = split_big_values(text, len, &big, &rest_len);
+    cJSON *root = rest ? parse_json_text(path, rest, rest_len, err) : NULL;
     mv_status rc = MV_OK;
+    if (!rest) rc = mv_set_error(err, MV_ERR_NOMEM, "out of memory");
+    else if (!root) rc = err ? err->code : MV_ERR_FORMAT;
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(model, "type");
-    if (!cJSON_IsObject(model)) {
+    if (rc != MV_OK) {
+    } else if (!cJSON_IsObject(model)) {
         rc = mv_set_error(err, MV_ERR_FORMAT, "%s: \"model\" missing or not an object", path);
     } else if (type && !(cJSON_IsString(type) && strcmp(type->valuestring, "BPE") == 0)) {
         rc = mv_set_error(err, MV_ERR_UNSUPPORTED, "%s: model.type \"%s\" is not supported (only BPE)", path,
                           cJSON_IsString(type) ? type->valuestring : "?");
     } else {
-        rc = mv_bpe_load_json(tok, root, path, err);
+        rc = mv_bpe_load_json(tok, root, &big, path, err);
     }
     if (rc == MV_OK) rc = parse_added_list(tok, cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), path, err);
     if (rc == MV_OK) rc = parse_normalizer(tok, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), path, err);
     cJSON_Delete(root);
+    free(rest);
+    free(text);
     return rc;
 }
 

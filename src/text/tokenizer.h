@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "io/json_scan.h"
 #include "minivl.h"
 #include "text/strmap.h"
 #include "text/utf8.h"
@@ -72,6 +73,8 @@ struct mv_tokenizer {
 
 /* ---- for model loaders */
 
+/* Room for about n_tokens more tokens spelled with n_bytes bytes (a hint); 0, or -1 when out of memory. */
+int mv_tok_reserve(mv_tokenizer *tok, size_t n_tokens, size_t n_bytes);
 /* Record token string s as the spelling of id (grows the table). */
 mv_status mv_tok_set_token(mv_tokenizer *tok, int32_t id, const char *s, size_t n, const char *where,
                            mv_error *err);
@@ -93,8 +96,17 @@ mv_status mv_tok_parse_added_decoder(mv_tokenizer *tok, const cJSON *cfg, const 
 mv_status mv_spm_load(mv_tokenizer *tok, const char *model_path, const cJSON *cfg, const char *cfg_path,
                       const cJSON *special_map, mv_error *err);
 
-/* Byte-level BPE loaders (bpe.c). root: the parsed tokenizer.json. */
-mv_status mv_bpe_load_json(mv_tokenizer *tok, const cJSON *root, const char *path, mv_error *err);
+/* tokenizer.json's two large values, read from the file text (io/json_scan.h) rather than from the DOM:
+ * text is the whole file, vocab/merges the spans of model.vocab and model.merges (p NULL when absent). */
+typedef struct mv_bpe_json_text {
+    const char *text;
+    mv_json_span vocab, merges;
+} mv_bpe_json_text;
+
+/* Byte-level BPE loaders (bpe.c). root: the parsed tokenizer.json without model.vocab and model.merges,
+ * which come from big. */
+mv_status mv_bpe_load_json(mv_tokenizer *tok, const cJSON *root, const mv_bpe_json_text *big, const char *path,
+                           mv_error *err);
 /* vocab.json + merges.txt; class_name: tokenizer_config.json's "tokenizer_class" (may be NULL). */
 mv_status mv_bpe_load_files(mv_tokenizer *tok, const char *vocab_path, const char *merges_path,
                             const char *class_name, mv_error *err);

@@ -80,6 +80,24 @@ static void test_bad_files(void) {
         "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": -3}, \"merges\": []}, \"pre_tokenizer\": {\"type\": \"ByteLevel\"}}",
         NULL});
     load_fails("negative id", d, MV_ERR_FORMAT, "model.vocab[\"a\"]: not a valid token id");
+    d = make_dir("bad_id_string", (const char *const[]){"tokenizer.json",
+        "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": \"0\"}, \"merges\": []}, \"pre_tokenizer\": {\"type\": \"ByteLevel\"}}",
+        NULL});
+    load_fails("string id", d, MV_ERR_FORMAT, "model.vocab[\"a\"]: not a valid token id");
+    d = make_dir("bad_vocab_syntax", (const char *const[]){"tokenizer.json",
+        "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0 \"b\": 1}, \"merges\": []}, \"pre_tokenizer\": {\"type\": \"ByteLevel\"}}", NULL});
+    load_fails("vocab without comma", d, MV_ERR_FORMAT, "tokenizer.json: not valid JSON (error near byte 43)");
+    d = make_dir("bad_merges_syntax", (const char *const[]){"tokenizer.json",
+        "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2}, \"merges\": [\"a b\",]}, \"pre_tokenizer\": {\"type\": \"ByteLevel\"}}", NULL});
+    load_fails("merges trailing comma", d, MV_ERR_FORMAT, "tokenizer.json: not valid JSON");
+    d = make_dir("bad_merge_shape", (const char *const[]){"tokenizer.json",
+        "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2}, \"merges\": [\"a b\", [\"a\"]]}, \"pre_tokenizer\": {\"type\": \"ByteLevel\"}}", NULL});
+    load_fails("one-sided merge", d, MV_ERR_FORMAT, "model.merges[1]: expected \"left right\" or [left, right]");
+    d = make_dir("bad_rest_syntax", (const char *const[]){"tokenizer.json",
+        "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}, \"added_tokens\": [}", NULL});
+    load_fails("broken outside vocab", d, MV_ERR_FORMAT, "tokenizer.json: not valid JSON");
+    d = make_dir("bad_vocab_json", (const char *const[]){"vocab.json", "{\"a\": 0, \"b\": 1", "merges.txt", "", NULL});
+    load_fails("vocab.json unterminated", d, MV_ERR_FORMAT, "vocab.json: not valid JSON");
     d = make_dir("bad_regex", (const char *const[]){"tokenizer.json",
         "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}, \"pre_tokenizer\": {\"type\": \"Sequence\","
         " \"pretokenizers\": [{\"type\": \"Split\", \"pattern\": {\"Regex\": \"(a\"}, \"behavior\": \"Isolated\"},"
@@ -142,6 +160,26 @@ static void test_bad_spm(void) {
     free(json);
 }
 
+/* Vocabulary keys and merges written with escapes, in either merge form, load as their unescaped
+ * bytes: "\u0061\u0062" is the token "ab" and the merge of "a" and "b" produces it. */
+static void test_escaped_vocab(void) {
+    const char *d = make_dir("escaped_vocab", (const char *const[]){"tokenizer.json",
+        "{\"model\": {\"type\": \"BPE\", \"merges\": [\"\\u0061 b\", [\"ab\", \"\\u0063\"]],"
+        " \"vocab\": {\"a\": 0, \"b\": 1, \"c\": 2, \"\\u0061\\u0062\": 3, \"a\\u0062c\": 4, \"\\\"\": 5}},"
+        " \"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"use_regex\": false}}", NULL});
+    mv_tokenizer *tok = NULL;
+    mv_error err = {0};
+    if (mv_tokenizer_load_dir(d, &tok, &err) != MV_OK) { CHECK(0, "escaped vocab: %s", err.message); return; }
+    int32_t *ids = NULL;
+    size_t n = 0;
+    CHECK(mv_tokenizer_encode_text(tok, "abc\"ab", 6, &ids, &n, &err) == MV_OK && n == 3 && ids[0] == 4 && ids[1] == 5 &&
+              ids[2] == 3,
+          "escaped vocab: \"abc\\\"ab\" -> %zu ids [%d %d %d]", n, n > 0 ? ids[0] : -1, n > 1 ? ids[1] : -1,
+          n > 2 ? ids[2] : -1);
+    free(ids);
+    mv_tokenizer_free(tok);
+}
+
 static void test_cli_input(const char *qwen) {
     char args[8000];
     snprintf(args, sizeof args, "-m '%s' -p \"$(printf 'a\\377b')\"", qwen);
@@ -194,6 +232,7 @@ int main(void) {
     char qwen[2048];
     snprintf(qwen, sizeof qwen, "%s", mvt_shared("tokenizers/qwen2-internvl2-1b"));
     test_bad_files();
+    test_escaped_vocab();
     test_bad_spm();
     test_cli_input(qwen);
     test_library(qwen);
