@@ -22,11 +22,6 @@ mv_model_params mv_model_default_params(void) {
     return p;
 }
 
-static int online_cpus(void) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : n > 256 ? 256 : (int)n;
-}
-
 static mv_status lookup_token(const mv_model *m, const char *text, int32_t *id, mv_error *err) {
     *id = mv_tok_token_id(m->tok, text, strlen(text));
     if (*id < 0) return mv_set_error(err, MV_ERR_FORMAT, "%s: tokenizer has no token \"%s\" the template needs", m->dir, text);
@@ -54,7 +49,7 @@ static mv_status load_parts(mv_model *m, const mv_model_params *p, mv_error *err
     if ((rc = mv_internvit_load(m->weights, &m->cfg, &m->vit, err)) != MV_OK) return rc;
     if ((rc = mv_projector_load(m->weights, &m->cfg, &m->proj, err)) != MV_OK) return rc;
     if ((rc = mv_llm_load(m->weights, &m->cfg, &m->llm, err)) != MV_OK) return rc;
-    m->n_threads = p->n_threads > 0 ? p->n_threads : online_cpus();
+    m->n_threads = p->n_threads > 0 ? p->n_threads : (mv_cpu_count() < 256 ? mv_cpu_count() : 256);
     if (!(m->pool = mv_pool_create(m->n_threads))) return mv_set_error(err, MV_ERR_NOMEM, "cannot start %d threads", m->n_threads);
     if (quant != MV_Q_NONE && (rc = mv_llm_quantize(m->llm, quant, m->pool, err)) != MV_OK) return rc;
     int max_ctx = m->cfg.llm.max_position_embeddings < 32768 ? m->cfg.llm.max_position_embeddings : 32768;

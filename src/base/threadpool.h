@@ -9,6 +9,9 @@
 typedef struct mv_pool mv_pool;
 typedef void (*mv_pool_fn)(void *ctx, int index, int thread);
 
+/* CPUs this process may run on (its affinity mask), at least 1. */
+int mv_cpu_count(void);
+
 /* n_threads counts the caller: 1 means no worker threads. NULL on failure. */
 mv_pool *mv_pool_create(int n_threads);
 void mv_pool_free(mv_pool *pool);
