@@ -40,11 +40,11 @@ const char *mv_json_skip(const char *p, const char *end, size_t *n_items) {
     p = mv_json_ws(p, end);
     if (n_items) *n_items = 0;
     if (p == end) return NULL;
-    unsigned char cls = byte_class((unsigned char)*p);
+    const unsigned char cls = byte_class((unsigned char)*p);
     if (cls == QUOTE) return skip_string(p, end);
     if (cls != OPEN) {
         const char *q = p;
-        while (q < end && (cls = byte_class((unsigned char)*q)) == PLAIN && *q != ':') q++;
+        while (q < end && byte_class((unsigned char)*q) == PLAIN && *q != ':') q++;
         return q > p ? q : NULL;
     }
     size_t depth = 0, commas = 0;

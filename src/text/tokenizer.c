@@ -472,7 +472,7 @@ static char *split_big_values(const char *text, size_t len, mv_bpe_json_text *bi
         cut[0] = cut[1];
         cut[1] = t;
     }
-    char *rest = malloc(len + 5), *w = rest;
+    char *rest = malloc(len + 8), *w = rest; /* each cut value is >= 1 byte, replaced by 4 */
     if (!rest) return NULL;
     const char *from = text;
     for (int k = 0; k < 2; k++) {

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 int mvt_failures = 0;
@@ -98,6 +99,19 @@ int mvt_run(const char *cmd, char **out) {
     if (out) *out = buf;
     else free(buf);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+const char *mvt_build_dir_file(const char *dir_rel, const char *name, const void *data, size_t n) {
+    static char dir[2048];
+    char path[2400];
+    snprintf(dir, sizeof dir, "%s", mvt_build(dir_rel));
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (mvt_write_file(path, data, n) != 0) {
+        mvt_failures++;
+        fprintf(stderr, "cannot write %s\n", path);
+    }
+    return dir;
 }
 
 int mvt_write_file(const char *path, const void *data, size_t n) {

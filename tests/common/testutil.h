@@ -54,6 +54,10 @@ int mvt_run(const char *cmd, char **out);
 /* Write bytes to a file; returns 0 on success. */
 int mvt_write_file(const char *path, const void *data, size_t n);
 
+/* Make build/<dir_rel>/ and write name there holding data[0..n); returns the directory (static
+ * buffer, valid until the next call). */
+const char *mvt_build_dir_file(const char *dir_rel, const char *name, const void *data, size_t n);
+
 /* sha256 of a file as 64 lowercase hex digits + NUL; returns 0 on success. */
 int mvt_sha256_file(const char *path, char hex[65]);
 

@@ -96,6 +96,11 @@ static void test_bad_files(void) {
     d = make_dir("bad_rest_syntax", (const char *const[]){"tokenizer.json",
         "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}, \"added_tokens\": [}", NULL});
     load_fails("broken outside vocab", d, MV_ERR_FORMAT, "tokenizer.json: not valid JSON");
+    /* one-byte vocab and merges values: the copy cJSON parses grows by 3 bytes for each */
+    d = make_dir("bad_scalar_parts", (const char *const[]){"tokenizer.json",
+        "{\"model\": {\"type\": \"BPE\", \"vocab\": 0, \"merges\": 1}, \"pre_tokenizer\": {\"type\": \"ByteLevel\"}}",
+        NULL});
+    load_fails("scalar vocab and merges", d, MV_ERR_FORMAT, "model.vocab missing or not an object");
     d = make_dir("bad_vocab_json", (const char *const[]){"vocab.json", "{\"a\": 0, \"b\": 1", "merges.txt", "", NULL});
     load_fails("vocab.json unterminated", d, MV_ERR_FORMAT, "vocab.json: not valid JSON");
     d = make_dir("bad_regex", (const char *const[]){"tokenizer.json",
@@ -119,16 +124,11 @@ static void test_bad_files(void) {
     load_fails("missing directory", "/nonexistent/minivl/dir", MV_ERR_IO, "no tokenizer files");
 }
 
-/* build/tests/text/<name>/tokenizer.model holding data[0..n) */
+/* build/tests/text/<name>/tokenizer.model holding data[0..n); returns the directory */
 static const char *model_dir(const char *name, const void *data, size_t n) {
-    static char dir[2048];
-    char rel[256], path[2200];
+    char rel[256];
     snprintf(rel, sizeof rel, "tests/text/%s", name);
-    snprintf(dir, sizeof dir, "%s", mvt_build(rel));
-    mkdir(dir, 0755);
-    snprintf(path, sizeof path, "%s/tokenizer.model", dir);
-    CHECK(mvt_write_file(path, data, n) == 0, "write %s", path);
-    return dir;
+    return mvt_build_dir_file(rel, "tokenizer.model", data, n);
 }
 
 static void test_bad_spm(void) {

@@ -229,14 +229,9 @@ static void build_model(pbuf *m, spec s, int with_toy) {
 
 /* build/tests/text/<name>/tokenizer.model holding data[0..n); returns the directory */
 static const char *write_dir(const char *name, const void *data, size_t n) {
-    static char dir[2048];
-    char rel[256], path[2200];
+    char rel[256];
     snprintf(rel, sizeof rel, "tests/text/%s", name);
-    snprintf(dir, sizeof dir, "%s", mvt_build(rel));
-    mkdir(dir, 0755);
-    snprintf(path, sizeof path, "%s/tokenizer.model", dir);
-    CHECK(mvt_write_file(path, data, n) == 0, "write %s", path);
-    return dir;
+    return mvt_build_dir_file(rel, "tokenizer.model", data, n);
 }
 
 static const char *write_model(const char *name, spec s, int with_toy) {
