@@ -74,6 +74,14 @@ typedef enum mv_precision {
                              AMX or AVX512-BF16 when the CPU has them, else the same as F32 */
 } mv_precision;
 
+/* How each session's KV cache stores keys and values. */
+typedef enum mv_kv_type {
+    MV_KV_AUTO = 0, /* F16 when a fast path is on (precision bf16, or quantized weights), else F32 */
+    MV_KV_F32,      /* exact: the reference path, what the goldens are checked on */
+    MV_KV_F16       /* half the cache memory and half the attention reads at long contexts (as llama.cpp's
+                       default cache); values beyond ±65504 saturate */
+} mv_kv_type;
+
 typedef struct mv_model_params {
     int n_threads;        /* worker threads; 0 = number of online CPUs */
     int max_tiles;        /* default tile budget per image; 0 = config.json's max_dynamic_patch */
@@ -82,6 +90,7 @@ typedef struct mv_model_params {
     mv_precision precision; /* default MV_PRECISION_F32 */
     const char *quantize; /* NULL: weights as stored; "q8" / "q4": quantize the language model's matrices
                              in memory at load (docs/QUANT.md; `minivl quantize` does it once, on disk) */
+    mv_kv_type kv_cache;  /* default MV_KV_AUTO */
 } mv_model_params;
 
 mv_model_params mv_model_default_params(void);
@@ -106,6 +115,7 @@ typedef struct mv_model_info {
     mv_precision precision;     /* as requested at load */
     const char *bf16_kernel;    /* BF16 products run on "amx", "avx512bf16" or "none" (= FP32 path) */
     size_t bf16_pack_bytes;     /* memory the BF16 weight packs take (0 with MV_PRECISION_F32) */
+    mv_kv_type kv_cache;        /* MV_KV_F32 or MV_KV_F16: what MV_KV_AUTO resolved to */
 } mv_model_info;
 
 void mv_model_get_info(const mv_model *model, mv_model_info *info);

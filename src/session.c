@@ -133,7 +133,7 @@ mv_status mv_session_create(mv_model *model, mv_session **out, mv_error *err) {
     s->cap = (size_t)model->context_length;
     s->ids = malloc(s->cap * sizeof *s->ids);
     s->tags = malloc(s->cap * sizeof *s->tags);
-    s->kv = mv_kv_create(model->llm, model->context_length);
+    s->kv = mv_kv_create(model->llm, model->context_length, model->kv_cache == MV_KV_F16 ? MV_F16 : MV_F32);
     if (!s->ids || !s->tags || !s->kv) {
         mv_session_free(s);
         return mv_set_error(err, MV_ERR_NOMEM, "out of memory for a %d-token context", model->context_length);

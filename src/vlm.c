@@ -59,6 +59,11 @@ static mv_status load_parts(mv_model *m, const mv_model_params *p, mv_error *err
     if (p->precision != MV_PRECISION_F32 && p->precision != MV_PRECISION_BF16)
         return mv_set_error(err, MV_ERR_ARG, "mv_model_params.precision: unknown value %d", (int)p->precision);
     m->precision = p->precision;
+    if (p->kv_cache != MV_KV_AUTO && p->kv_cache != MV_KV_F32 && p->kv_cache != MV_KV_F16)
+        return mv_set_error(err, MV_ERR_ARG, "mv_model_params.kv_cache: unknown value %d", (int)p->kv_cache);
+    /* auto: the reference path keeps its exact cache; a fast path already trades exactness for speed */
+    const int fast = m->precision == MV_PRECISION_BF16 || mv_llm_is_quantized(m->llm);
+    m->kv_cache = p->kv_cache != MV_KV_AUTO ? p->kv_cache : fast ? MV_KV_F16 : MV_KV_F32;
     if (m->precision == MV_PRECISION_BF16) return mv_model_pack_bf16(m, err);
     return MV_OK;
 }
@@ -109,6 +114,7 @@ void mv_model_get_info(const mv_model *m, mv_model_info *info) {
     info->precision = m->precision;
     info->bf16_kernel = mv_bf16_kernel();
     info->bf16_pack_bytes = m->pack_bytes;
+    info->kv_cache = m->kv_cache;
 }
 
 mv_status mv_tokenize(const mv_model *m, const char *text, size_t len, int32_t **ids, size_t *n_ids, mv_error *err) {

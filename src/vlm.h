@@ -32,6 +32,7 @@ struct mv_model {
     int n_threads;
     double load_ms;
     mv_precision precision;
+    mv_kv_type kv_cache;   /* MV_KV_F32 or MV_KV_F16 (AUTO resolved at load) */
     mv_bf16_pack **packs;  /* precision bf16: one per packed matrix (the matrices point at them) */
     int n_packs;
     size_t pack_bytes;

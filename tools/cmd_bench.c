@@ -9,7 +9,8 @@
  *  - decode_tok_s at context 300 and 2000: the context filled with mv_session_eval, then
  *    --decode-tokens greedy steps of one token each, timed per repetition (the context is truncated
  *    back before each repetition);
- *  - peak_rss_mb (getrusage ru_maxrss, MiB), weights_mb (MiB of tensors), threads, precision, quant.
+ *  - peak_rss_mb (getrusage ru_maxrss, MiB), weights_mb (MiB of tensors), threads, precision, quant,
+ *    kv_cache (what --kv-cache auto resolved to).
  * Prints a table, or with --json one object. Speeds are reported, never checked. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -30,12 +31,14 @@ typedef struct bench_opts {
     const char *image_path;
     const char *precision;  /* "f32" (reference) or "bf16" */
     const char *quant;      /* "none", "q8", "q4" */
+    mv_kv_type kv_cache;
     int threads, json, reps, vision_reps, prefill_tokens, decode_tokens;
 } bench_opts;
 
 typedef struct bench_result {
     double load_ms, vision_ms_per_tile, prefill_tok_s, decode_tok_s[N_CTX], peak_rss_mb, weights_mb;
     int threads, tiles;
+    mv_kv_type kv_cache; /* what auto resolved to */
 } bench_result;
 
 static void usage(FILE *f) {
@@ -50,7 +53,8 @@ static void usage(FILE *f) {
             "  --decode-tokens N      decode steps per repetition (default 16)\n"
             "  --image PATH           the image for the vision timing (default: a synthetic 448x448 one)\n"
             "  --precision f32|bf16   activation precision (default f32)\n"
-            "  --quantize none|q8|q4  weight quantization at load (default none)\n");
+            "  --quantize none|q8|q4  weight quantization at load (default none)\n"
+            "  --kv-cache auto|f32|f16  KV-cache storage (default auto: f16 with bf16 or quantized weights)\n");
 }
 
 static int one_of(const char *v, const char *const *names, const char *opt) {
@@ -79,6 +83,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
         else if (!strcmp(a, "--decode-tokens")) ok = cli_parse_int(v, a, 1, 4096, &o->decode_tokens);
         else if (!strcmp(a, "--precision")) ok = one_of(o->precision = v, precisions, a);
         else if (!strcmp(a, "--quantize")) ok = one_of(o->quant = v, quants, a);
+        else if (!strcmp(a, "--kv-cache")) ok = cli_parse_kv_cache(v, a, &o->kv_cache);
         else { fprintf(stderr, "minivl bench: unknown option '%s' (see minivl bench --help)\n", a); return 0; }
         if (!ok) return 0;
         i++;
@@ -91,6 +96,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
 static void apply_model_options(const bench_opts *o, mv_model_params *mp) {
     mp->precision = strcmp(o->precision, "bf16") == 0 ? MV_PRECISION_BF16 : MV_PRECISION_F32;
     mp->quantize = strcmp(o->quant, "none") == 0 ? NULL : o->quant;
+    mp->kv_cache = o->kv_cache;
 }
 
 static double now_ms(void) {
@@ -280,6 +286,7 @@ static void print_json(const bench_opts *o, const bench_result *r) {
     cJSON_AddNumberToObject(j, "threads", r->threads);
     cJSON_AddStringToObject(j, "precision", o->precision);
     cJSON_AddStringToObject(j, "quant", o->quant);
+    cJSON_AddStringToObject(j, "kv_cache", cli_kv_cache_name(r->kv_cache));
     cJSON_AddNumberToObject(j, "prefill_tokens", o->prefill_tokens);
     cJSON_AddNumberToObject(j, "decode_steps", o->decode_tokens);
     cJSON_AddNumberToObject(j, "reps", o->reps);
@@ -291,7 +298,8 @@ static void print_json(const bench_opts *o, const bench_result *r) {
 }
 
 static void print_table(const bench_opts *o, const bench_result *r) {
-    printf("minivl bench: %s (threads %d, precision %s, quant %s)\n", o->model_dir, r->threads, o->precision, o->quant);
+    printf("minivl bench: %s (threads %d, precision %s, quant %s, kv cache %s)\n", o->model_dir, r->threads,
+           o->precision, o->quant, cli_kv_cache_name(r->kv_cache));
     printf("  %-34s %10.1f ms   (median of %d)\n", "load to ready", r->load_ms, o->reps);
     printf("  %-34s %10.1f ms   (median of %d)\n", "vision, per 448 tile", r->vision_ms_per_tile, o->vision_reps);
     char label[64];
@@ -325,6 +333,7 @@ int mv_cmd_bench(int argc, char **argv) {
     mv_model_info info;
     mv_model_get_info(model, &info);
     res.threads = info.n_threads;
+    res.kv_cache = info.kv_cache;
     res.weights_mb = (double)info.weights_bytes / (1024.0 * 1024.0);
     if ((rc = mv_session_create(model, &s, &err)) != MV_OK) { mv_model_free(model); return fail("session", &err); }
     const char *stage = "vision";

@@ -41,6 +41,7 @@ static void usage_run(FILE *f) {
             "  --ctx N                context length (default: min(config, 32768))\n"
             "  --precision f32|bf16   vision/prefill arithmetic: f32 reference (default) or BF16 activations\n"
             "  --quantize q8|q4       quantize the language model's weights in memory at load\n"
+            "  --kv-cache auto|f32|f16  KV-cache storage (default auto: f16 with bf16 or quantized weights)\n"
             "  --ignore-eos           keep generating past the end-of-turn token\n"
             "  --json                 print one JSON object (ids, text, tiles, timings) instead of streaming\n"
             "  --dump-tensors FILE    write pixel_values, vit_embeds, logits_last (F32 safetensors)\n");
@@ -79,6 +80,7 @@ static int parse_run_opts(int argc, char **argv, run_opts *o) {
             if (!ok) fprintf(stderr, "minivl: --quantize expects q8 or q4, got '%s'\n", v);
             o->mp.quantize = v;
         }
+        else if (!strcmp(a, "--kv-cache")) ok = cli_parse_kv_cache(v, a, &o->mp.kv_cache);
         else if (!strcmp(a, "--system")) o->system = v;
         else if (!strcmp(a, "--dump-tensors")) o->gp.dump_tensors_path = v;
         else if (!strcmp(a, "-i") || !strcmp(a, "--image")) {

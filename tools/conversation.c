@@ -32,6 +32,20 @@ int cli_parse_int(const char *s, const char *opt, int lo, int hi, int *out) {
     return 1;
 }
 
+static const char *const kv_cache_names[] = { "auto", "f32", "f16" }; /* indexed by mv_kv_type */
+
+int cli_parse_kv_cache(const char *s, const char *opt, mv_kv_type *out) {
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(s, kv_cache_names[i])) {
+            *out = (mv_kv_type)i;
+            return 1;
+        }
+    fprintf(stderr, "minivl: %s expects auto, f32 or f16, got '%s'\n", opt, s);
+    return 0;
+}
+
+const char *cli_kv_cache_name(mv_kv_type t) { return (unsigned)t < 3 ? kv_cache_names[t] : "?"; }
+
 static int grow(void **p, int *cap, int need, size_t elem) {
     if (need <= *cap) return 1;
     int nc = *cap ? *cap * 2 : 8;

@@ -1,10 +1,13 @@
 /* attention.c — scaled dot-product attention on the ISA micro-kernels of kernels_isa.h: one head
- * (mv_attention_tiled) and all heads of a layer in parallel over (head, query block) (mv_attention_mh).
+ * (mv_attention_tiled) and all heads of a layer in parallel over (head, query block) (mv_attention_mh),
+ * the latter over K/V in f32 or half precision (a KV cache; decode reads it in place and widens in
+ * registers, prefill widens it once into its packed K and contiguous V).
  * S = QKᵀ by register tiles against Kᵀ packed once per KV head (shared by every query block and every
  * GQA head of the group), row softmax, O = P·V with V gathered into contiguous rows per KV head unless
  * already so. KV heads sit at any head stride (side by side in a row, or a cache's per-head blocks).
  * Scratch is allocated once per call. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,15 +34,6 @@ static void att_probs(float *s, int width, int n, float scale, softmax_fn softma
     if (width > n) memset(s + n, 0, (size_t)(width - n) * sizeof *s);
 }
 
-/* out[rows, d] = P[rows, keys] · V[keys, d] with the register tile, V read in place. */
-static void att_pv(const mv_gemm_isa *isa, float *out, int out_stride, const float *p, int ldp, int rows,
-                   const float *v, int kv_stride, int keys, int d) {
-    for (int t0 = 0; t0 < d; t0 += isa->nr)
-        for (int m = 0; m < rows; m += isa->mr)
-            isa->tile(p + (size_t)m * ldp, ldp, imin(isa->mr, rows - m), v + t0, kv_stride, keys,
-                      out + (size_t)m * out_stride + t0, out_stride, imin(isa->nr, d - t0), NULL, 0);
-}
-
 /* Few queries (decode): scores by the direct kernel, keys read in place, no packing. scratch: nk floats. */
 static void att_direct(const mv_gemm_isa *isa, softmax_fn softmax, float *out, int out_stride, const float *q,
                        int q_stride, const float *k, const float *v, int kv_stride, int nq, int nk, int d, float scale,
@@ -48,7 +42,7 @@ static void att_direct(const mv_gemm_isa *isa, softmax_fn softmax, float *out, i
         int n = att_keys(i, nk, causal, q_offset);
         isa->gemv(q + (size_t)i * q_stride, 1, d, k, MV_F32, (size_t)kv_stride, 0, n, NULL, scratch, n);
         att_probs(scratch, n, n, scale, softmax);
-        att_pv(isa, out + (size_t)i * out_stride, out_stride, scratch, n, 1, v, kv_stride, n, d);
+        isa->pv(scratch, n, 1, v, MV_F32, (size_t)kv_stride, n, d, out + (size_t)i * out_stride, out_stride);
     }
 }
 
@@ -57,9 +51,9 @@ static void *alloc64(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 
 
 static int padded_keys(const mv_gemm_isa *isa, int nk) { return (nk + isa->nr - 1) / isa->nr * isa->nr; }
 
-/* Kᵀ of one head as panels of nr keys (nk_pad × d floats): the right-hand side of S = QKᵀ. */
-static void pack_keys(const mv_gemm_isa *isa, const float *k, int kv_stride, int nk, int d, float *kp) {
-    const mv_matrix km = { .dtype = MV_F32, .data = k, .rows = nk, .cols = kv_stride };
+/* Kᵀ of one head (keys of dtype t) as f32 panels of nr keys (nk_pad × d): the right-hand side of S = QKᵀ. */
+static void pack_keys(const mv_gemm_isa *isa, const void *k, mv_dtype t, int kv_stride, int nk, int d, float *kp) {
+    const mv_matrix km = { .dtype = t, .data = k, .rows = nk, .cols = kv_stride };
     isa->pack(&km, 0, nk, 0, d, kp);
 }
 
@@ -75,7 +69,7 @@ static void att_block(const mv_gemm_isa *isa, softmax_fn softmax, float *out, in
                       s + (size_t)m * nk_pad + j0, nk_pad, imin(nr, keys - j0), NULL, 0);
     for (int m = 0; m < rows; m++)
         att_probs(s + (size_t)m * nk_pad, keys, att_keys(m, nk, causal, q_offset), scale, softmax);
-    att_pv(isa, out, out_stride, s, nk_pad, rows, v, kv_stride, keys, d);
+    isa->pv(s, nk_pad, rows, v, MV_F32, (size_t)kv_stride, keys, d, out, out_stride);
 }
 
 void mv_attention_tiled(const mv_gemm_isa *isa, softmax_fn softmax, float *out, int out_stride, const float *q,
@@ -95,7 +89,7 @@ void mv_attention_tiled(const mv_gemm_isa *isa, softmax_fn softmax, float *out, 
                    scratch);
         return;
     }
-    pack_keys(isa, k, kv_stride, nk, d, kp);
+    pack_keys(isa, k, MV_F32, kv_stride, nk, d, kp);
     for (int i0 = 0; i0 < nq; i0 += ATT_BLOCK_Q)
         att_block(isa, softmax, out + (size_t)i0 * out_stride, out_stride, q + (size_t)i0 * q_stride, q_stride, kp,
                   nk_pad, v, kv_stride, imin(ATT_BLOCK_Q, nq - i0), nk, d, scale, causal, q_offset + i0, s);
@@ -103,30 +97,35 @@ void mv_attention_tiled(const mv_gemm_isa *isa, softmax_fn softmax, float *out, 
     free(s);
 }
 
-void mv_attention_stream_ref(float *out, int out_stride, const float *q, int q_stride, const float *k, const float *v,
-                             int kv_stride, int nq, int nk, int d, float scale, int causal, int q_offset) {
+/* Element i of a K/V buffer of dtype t (F32 or F16: the KV cache's types). */
+static float kv_elem(const void *p, mv_dtype t, size_t i) {
+    return t == MV_F16 ? mv_f16_to_f32(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+}
+
+void mv_attention_stream_ref(float *out, int out_stride, const float *q, int q_stride, const void *k, const void *v,
+                             mv_dtype t, int kv_stride, int nq, int nk, int d, float scale, int causal, int q_offset) {
     for (int i = 0; i < nq; i++) {
         const float *qi = q + (size_t)i * q_stride;
         float *o = out + (size_t)i * out_stride, mx = -INFINITY;
         double sum = 0;
         memset(o, 0, (size_t)d * sizeof *o);
         for (int j = 0, n = att_keys(i, nk, causal, q_offset); j < n; j++) {
-            const float *kj = k + (size_t)j * kv_stride, *vj = v + (size_t)j * kv_stride;
+            const size_t kj = (size_t)j * kv_stride, vj = kj;
             float sc = 0.f;
-            for (int t = 0; t < d; t++) sc += qi[t] * kj[t];
+            for (int c = 0; c < d; c++) sc += qi[c] * kv_elem(k, t, kj + c);
             sc *= scale;
             if (sc > mx) { /* new maximum: rescale what was summed so far (exp(-inf) = 0 on the first key) */
                 float c = expf(mx - sc);
-                for (int t = 0; t < d; t++) o[t] *= c;
+                for (int e = 0; e < d; e++) o[e] *= c;
                 sum *= c;
                 mx = sc;
             }
             float p = expf(sc - mx);
             sum += p;
-            for (int t = 0; t < d; t++) o[t] += p * vj[t];
+            for (int c = 0; c < d; c++) o[c] += p * kv_elem(v, t, vj + c);
         }
         float inv = (float)(1.0 / sum);
-        for (int t = 0; t < d; t++) o[t] *= inv;
+        for (int c = 0; c < d; c++) o[c] *= inv;
     }
 }
 
@@ -134,20 +133,28 @@ typedef struct mh_job {
     const mv_gemm_isa *isa; /* NULL: the reference kernel */
     softmax_fn softmax;
     float *out;
-    const float *q, *k, *v;
+    const float *q;
+    const void *k, *v;     /* K/V rows of dtype kv_t */
+    mv_dtype kv_t;         /* MV_F32 or MV_F16 (a half-precision KV cache) */
     int out_stride, q_stride, kv_stride;
-    size_t kv_head_stride; /* floats from one KV head's first row to the next head's */
+    size_t kv_head_stride; /* elements from one KV head's first row to the next head's */
     int n_heads, group, d, nq, nk, nk_pad, n_blocks, causal, q_offset;
     float scale;
     float *kp;          /* packed Kᵀ per KV head (nk_pad × d each), NULL when not packing */
-    float *vp;          /* V per KV head as contiguous [nk, d] rows (with kp, unless V already is) */
+    float *vp;          /* V per KV head as contiguous f32 [nk, d] rows (with kp, unless V already is) */
     float *scratch;     /* scratch_len floats per pool thread; NULL: out of memory, stream */
     size_t scratch_len;
 } mh_job;
 
-/* Rows [0, n) × columns [0, d) of src (row stride ld) to contiguous dst. */
-static void copy_rows(float *dst, const float *src, int ld, int n, int d) {
-    for (int i = 0; i < n; i++) memcpy(dst + (size_t)i * d, src + (size_t)i * ld, (size_t)d * sizeof *dst);
+/* Rows [0, n) × columns [0, d) of src (dtype t, row stride ld) to contiguous f32 dst. */
+static void copy_rows(float *dst, const void *src, mv_dtype t, int ld, int n, int d) {
+    const size_t es = mv_dtype_size(t);
+    for (int i = 0; i < n; i++) mv_to_f32(t, (const char *)src + (size_t)i * ld * es, dst + (size_t)i * d, (size_t)d);
+}
+
+/* KV head g's first row. */
+static const void *kv_head(const mh_job *j, const void *base, int g) {
+    return (const char *)base + (size_t)g * j->kv_head_stride * mv_dtype_size(j->kv_t);
 }
 
 /* K and V of one KV head out of the wide model rows, once: the kernels then stream contiguous memory
@@ -155,14 +162,30 @@ static void copy_rows(float *dst, const float *src, int ld, int n, int d) {
 static void mh_pack(void *ctx, int g, int thread) {
     (void)thread;
     const mh_job *j = ctx;
-    const size_t base = (size_t)g * j->kv_head_stride;
-    pack_keys(j->isa, j->k + base, j->kv_stride, j->nk, j->d, j->kp + (size_t)g * j->nk_pad * j->d);
-    if (j->vp) copy_rows(j->vp + (size_t)g * j->nk * j->d, j->v + base, j->kv_stride, j->nk, j->d);
+    pack_keys(j->isa, kv_head(j, j->k, g), j->kv_t, j->kv_stride, j->nk, j->d, j->kp + (size_t)g * j->nk_pad * j->d);
+    if (j->vp) copy_rows(j->vp + (size_t)g * j->nk * j->d, kv_head(j, j->v, g), j->kv_t, j->kv_stride, j->nk, j->d);
 }
 
 /* V rows of KV head g as the tiled path reads them: packed, or in place when already contiguous. */
 static const float *mh_values(const mh_job *j, int g) {
-    return j->vp ? j->vp + (size_t)g * j->nk * j->d : j->v + (size_t)g * j->kv_head_stride;
+    return j->vp ? j->vp + (size_t)g * j->nk * j->d : (const float *)kv_head(j, j->v, g); /* F32 when no vp */
+}
+
+/* The reference head kernel on f32 rows: a half-precision head is widened into the scratch after its
+ * nk scores first (mh_alloc sized it so). */
+static void mh_item_ref(const mh_job *j, float *out, const float *q, const void *k, const void *v, int rows, int off,
+                        float *s) {
+    int stride = j->kv_stride;
+    if (j->kv_t != MV_F32) {
+        float *kw = s + j->nk, *vw = kw + (size_t)j->nk * j->d;
+        copy_rows(kw, k, j->kv_t, j->kv_stride, j->nk, j->d);
+        copy_rows(vw, v, j->kv_t, j->kv_stride, j->nk, j->d);
+        k = kw;
+        v = vw;
+        stride = j->d;
+    }
+    mv_attention_head_ref(out, j->out_stride, q, j->q_stride, k, v, stride, rows, j->nk, j->d, j->scale, j->causal, off,
+                          s);
 }
 
 static void mh_item(void *ctx, int item, int thread) {
@@ -173,17 +196,16 @@ static void mh_item(void *ctx, int item, int thread) {
     const int i0 = b * ATT_BLOCK_Q, rows = imin(ATT_BLOCK_Q, j->nq - i0), off = j->q_offset + i0;
     float *out = j->out + (size_t)i0 * j->out_stride + (size_t)h * j->d;
     const float *q = j->q + (size_t)i0 * j->q_stride + (size_t)h * j->d;
-    const float *k = j->k + (size_t)g * j->kv_head_stride, *v = j->v + (size_t)g * j->kv_head_stride;
+    const void *k = kv_head(j, j->k, g), *v = kv_head(j, j->v, g);
     float *s = j->scratch ? j->scratch + (size_t)thread * j->scratch_len : NULL;
     if (!s)
-        mv_attention_stream_ref(out, j->out_stride, q, j->q_stride, k, v, j->kv_stride, rows, j->nk, j->d, j->scale,
-                                j->causal, off);
+        mv_attention_stream_ref(out, j->out_stride, q, j->q_stride, k, v, j->kv_t, j->kv_stride, rows, j->nk, j->d,
+                                j->scale, j->causal, off);
     else if (!j->isa)
-        mv_attention_head_ref(out, j->out_stride, q, j->q_stride, k, v, j->kv_stride, rows, j->nk, j->d, j->scale,
-                              j->causal, off, s);
+        mh_item_ref(j, out, q, k, v, rows, off, s);
     else { /* the query block is copied next to its scores for the same reason as mh_pack */
         float *qb = s + (size_t)ATT_BLOCK_Q * j->nk_pad;
-        copy_rows(qb, q, j->q_stride, rows, j->d);
+        copy_rows(qb, q, MV_F32, j->q_stride, rows, j->d);
         att_block(j->isa, j->softmax, out, j->out_stride, qb, j->d, j->kp + (size_t)g * j->nk_pad * j->d, j->nk_pad,
                   mh_values(j, g), j->d, rows, j->nk, j->d, j->scale, j->causal, off, s);
     }
@@ -197,13 +219,13 @@ static void mh_item_grouped(void *ctx, int item, int thread) {
     const mh_job *j = ctx;
     const int g = item % (j->n_heads / j->group), i = item / (j->n_heads / j->group), h0 = g * j->group;
     const int n = att_keys(i, j->nk, j->causal, j->q_offset);
-    const float *k = j->k + (size_t)g * j->kv_head_stride, *v = j->v + (size_t)g * j->kv_head_stride;
+    const void *k = kv_head(j, j->k, g), *v = kv_head(j, j->v, g);
     float *s = j->scratch + (size_t)thread * j->scratch_len;
-    j->isa->gemv(j->q + (size_t)i * j->q_stride + (size_t)h0 * j->d, j->group, j->d, k, MV_F32, (size_t)j->kv_stride,
+    j->isa->gemv(j->q + (size_t)i * j->q_stride + (size_t)h0 * j->d, j->group, j->d, k, j->kv_t, (size_t)j->kv_stride,
                  0, n, NULL, s, n);
     for (int r = 0; r < j->group; r++) att_probs(s + (size_t)r * n, n, n, j->scale, j->softmax);
-    att_pv(j->isa, j->out + (size_t)i * j->out_stride + (size_t)h0 * j->d, j->d, s, n, j->group, v, j->kv_stride, n,
-           j->d);
+    j->isa->pv(s, n, j->group, v, j->kv_t, (size_t)j->kv_stride, n, j->d,
+               j->out + (size_t)i * j->out_stride + (size_t)h0 * j->d, j->d);
 }
 
 /* Packed K/V and per-thread score + query blocks for the tiled path; on failure (or for decode) j->kp
@@ -216,7 +238,7 @@ static void mh_alloc(mh_job *j, int threads) {
         j->scratch_len = (size_t)ATT_BLOCK_Q * ((size_t)j->nk_pad + d); /* keeps 64-byte alignment */
         /* one block: all packed Kᵀ (nk_pad·d per head, a multiple of 16 floats), then all V unless its
          * rows are already contiguous (a per-head cache) */
-        const size_t nv = j->kv_stride == j->d ? 0 : (size_t)j->nk;
+        const size_t nv = j->kv_stride == j->d && j->kv_t == MV_F32 ? 0 : (size_t)j->nk;
         j->kp = alloc64(n_kv * d * ((size_t)j->nk_pad + nv) * sizeof(float));
         j->vp = j->kp && nv ? j->kp + n_kv * (size_t)j->nk_pad * d : NULL;
         j->scratch = j->kp ? alloc64((size_t)threads * j->scratch_len * sizeof(float)) : NULL;
@@ -224,16 +246,18 @@ static void mh_alloc(mh_job *j, int threads) {
         free(j->kp);
         j->kp = j->vp = NULL;
     }
-    j->scratch_len = (size_t)j->nk * (size_t)(j->isa ? j->group : 1); /* grouped decode: group × nk scores */
+    /* grouped decode: group × nk scores; the reference: nk scores, then a half-precision head widened */
+    j->scratch_len = j->isa ? (size_t)j->nk * (size_t)j->group
+                            : (size_t)j->nk * (j->kv_t == MV_F32 ? 1 : 1 + 2 * (size_t)j->d);
     j->scratch = malloc((size_t)threads * j->scratch_len * sizeof(float));
 }
 
 void mv_attention_mh(const mv_gemm_isa *isa, softmax_fn softmax, mv_pool *pool, float *out, int out_stride,
-                     const float *q, int q_stride, const float *k, const float *v, int kv_stride,
+                     const float *q, int q_stride, const void *k, const void *v, mv_dtype kv_t, int kv_stride,
                      size_t kv_head_stride, int n_heads, int n_kv_heads, int head_dim, int nq, int nk, float scale,
                      int causal, int q_offset) {
     if (nq <= 0 || nk <= 0 || head_dim <= 0 || n_heads <= 0 || n_kv_heads <= 0 || n_heads % n_kv_heads) return;
-    mh_job j = { isa, softmax, out, q, k, v, out_stride, q_stride, kv_stride, kv_head_stride, n_heads,
+    mh_job j = { isa, softmax, out, q, k, v, kv_t, out_stride, q_stride, kv_stride, kv_head_stride, n_heads,
                  n_heads / n_kv_heads, head_dim, nq, nk, 0, (nq + ATT_BLOCK_Q - 1) / ATT_BLOCK_Q, causal, q_offset,
                  scale, NULL, NULL, NULL, 0 };
     mh_alloc(&j, mv_pool_threads(pool));

@@ -90,22 +90,22 @@ void mv_attention_head(float *out, int out_stride, const float *q, int q_stride,
     }
 }
 
-void mv_attention_kv(mv_pool *pool, float *out, int out_stride, const float *q, int q_stride, const float *k,
-                     const float *v, int kv_stride, size_t kv_head_stride, int n_heads, int n_kv_heads, int head_dim,
-                     int nq, int nk, float scale, int causal, int q_offset) {
+void mv_attention_kv(mv_pool *pool, float *out, int out_stride, const float *q, int q_stride, const void *k,
+                     const void *v, mv_dtype kv_t, int kv_stride, size_t kv_head_stride, int n_heads, int n_kv_heads,
+                     int head_dim, int nq, int nk, float scale, int causal, int q_offset) {
     const mv_gemm_isa *isa = gemm_isa();
     void (*softmax)(float *, int) = mv_kernels_isa_id() == MV_ISA_AVX512 ? mv_softmax_avx512
                                     : mv_kernels_isa_id() == MV_ISA_AVX2 ? mv_softmax_avx2
                                                                          : mv_softmax_ref;
-    mv_attention_mh(isa, softmax, pool, out, out_stride, q, q_stride, k, v, kv_stride, kv_head_stride, n_heads,
+    mv_attention_mh(isa, softmax, pool, out, out_stride, q, q_stride, k, v, kv_t, kv_stride, kv_head_stride, n_heads,
                     n_kv_heads, head_dim, nq, nk, scale, causal, q_offset);
 }
 
 void mv_attention(mv_pool *pool, float *out, int out_stride, const float *q, int q_stride, const float *k,
                   const float *v, int kv_stride, int n_heads, int n_kv_heads, int head_dim, int nq, int nk, float scale,
                   int causal, int q_offset) {
-    mv_attention_kv(pool, out, out_stride, q, q_stride, k, v, kv_stride, head_dim > 0 ? (size_t)head_dim : 0, n_heads,
-                    n_kv_heads, head_dim, nq, nk, scale, causal, q_offset);
+    mv_attention_kv(pool, out, out_stride, q, q_stride, k, v, MV_F32, kv_stride, head_dim > 0 ? (size_t)head_dim : 0,
+                    n_heads, n_kv_heads, head_dim, nq, nk, scale, causal, q_offset);
 }
 
 /* Elementwise kernels: same selection, one table row per ISA. */

@@ -97,12 +97,14 @@ void mv_attention(mv_pool *pool, float *out, int out_stride, const float *q, int
                   const float *v, int kv_stride, int n_heads, int n_kv_heads, int head_dim, int nq, int nk, float scale,
                   int causal, int q_offset);
 
-/* mv_attention with each KV head's rows at their own base: KV head g reads rows kv_stride apart from
- * k + g·kv_head_stride (likewise v). mv_attention is kv_head_stride = head_dim (heads side by side in
- * one row); a cache stored [kv_head][position][head_dim] passes kv_stride = head_dim and
- * kv_head_stride = capacity·head_dim, and is then read in place. */
-void mv_attention_kv(mv_pool *pool, float *out, int out_stride, const float *q, int q_stride, const float *k,
-                     const float *v, int kv_stride, size_t kv_head_stride, int n_heads, int n_kv_heads, int head_dim,
-                     int nq, int nk, float scale, int causal, int q_offset);
+/* mv_attention with each KV head's rows at their own base and K/V of dtype kv_t (MV_F32, or MV_F16
+ * for a half-precision KV cache: widened exactly, arithmetic stays f32): KV head g reads rows
+ * kv_stride elements apart from k + g·kv_head_stride elements (likewise v). mv_attention is F32 with
+ * kv_head_stride = head_dim (heads side by side in one row); a cache stored
+ * [kv_head][position][head_dim] passes kv_stride = head_dim and kv_head_stride = capacity·head_dim,
+ * and is then read in place. */
+void mv_attention_kv(mv_pool *pool, float *out, int out_stride, const float *q, int q_stride, const void *k,
+                     const void *v, mv_dtype kv_t, int kv_stride, size_t kv_head_stride, int n_heads, int n_kv_heads,
+                     int head_dim, int nq, int nk, float scale, int causal, int q_offset);
 
 #endif

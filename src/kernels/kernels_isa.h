@@ -22,6 +22,10 @@ typedef struct mv_gemm_isa {
      * (+ bias[n]) for m < M, n in [n0, n1). ldw (in elements) ≥ K lets it read one head out of a K/V cache. */
     void (*gemv)(const float *x, int M, int K, const void *w, mv_dtype t, size_t ldw, int n0, int n1,
                  const float *bias, float *y, int ldy);
+    /* Attention's P·V, V read in place as rows of dtype t (F32, F16 or BF16, widened in registers):
+     * out[r*ldo + j] = Σ_k p[r*ldp + k] · v[k*ldv + j] for r < rows, j < d. */
+    void (*pv)(const float *p, int ldp, int rows, const void *v, mv_dtype t, size_t ldv, int keys, int d, float *out,
+               int ldo);
 } mv_gemm_isa;
 
 void mv_linear_tiled(const mv_gemm_isa *isa, mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w,
@@ -36,12 +40,13 @@ void mv_attention_tiled(const mv_gemm_isa *isa, void (*softmax)(float *x, int n)
  * kernel when isa is NULL; parallel over (head, query block). Degrades to the direct kernel, then to
  * mv_attention_stream_ref, when scratch memory cannot be had. */
 void mv_attention_mh(const mv_gemm_isa *isa, void (*softmax)(float *x, int n), mv_pool *pool, float *out,
-                     int out_stride, const float *q, int q_stride, const float *k, const float *v, int kv_stride,
-                     size_t kv_head_stride, int n_heads, int n_kv_heads, int head_dim, int nq, int nk, float scale,
-                     int causal, int q_offset);
-/* One head without any scratch memory (online softmax, plain C): the out-of-memory fallback. */
-void mv_attention_stream_ref(float *out, int out_stride, const float *q, int q_stride, const float *k, const float *v,
-                             int kv_stride, int nq, int nk, int d, float scale, int causal, int q_offset);
+                     int out_stride, const float *q, int q_stride, const void *k, const void *v, mv_dtype kv_t,
+                     int kv_stride, size_t kv_head_stride, int n_heads, int n_kv_heads, int head_dim, int nq, int nk,
+                     float scale, int causal, int q_offset);
+/* One head without any scratch memory (online softmax, plain C; K/V of dtype t, F32 or F16): the
+ * out-of-memory fallback. */
+void mv_attention_stream_ref(float *out, int out_stride, const float *q, int q_stride, const void *k, const void *v,
+                             mv_dtype t, int kv_stride, int nq, int nk, int d, float scale, int causal, int q_offset);
 
 extern const mv_gemm_isa mv_gemm_avx2, mv_gemm_avx512;
 

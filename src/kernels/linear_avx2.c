@@ -22,9 +22,25 @@ static __m256i lanes(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-/* R rows of x against one panel; FULL (all 16 columns) avoids masked memory operations. */
-INLINE void tile_r(const float *x, int ldx, const float *panel, int ldp, int kc, float *y, int ldy, int ncols,
-                   const float *bias, int accumulate, const int R, const int FULL) {
+/* 8 weights from k widened exactly to f32; n < 8 reads only n (the rest are 0; n may be ≤ 0). */
+INLINE __m256 load_w(mv_dtype t, const void *row, int k, int n) {
+    if (t == MV_F32) return n >= 8 ? _mm256_loadu_ps((const float *)row + k)
+                                   : _mm256_maskload_ps((const float *)row + k, lanes(n));
+    uint16_t tmp[8] = { 0 };
+    const uint16_t *src = (const uint16_t *)row + k;
+    if (n < 8) {
+        memcpy(tmp, src, (size_t)(n > 0 ? n : 0) * sizeof *tmp);
+        src = tmp;
+    }
+    __m128i h = _mm_loadu_si128((const __m128i *)src);
+    if (t == MV_F16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+/* R rows of x against one panel of dtype t (f32 packed weights, or attention's V rows in place);
+ * FULL (all 16 columns) avoids masked memory operations. */
+INLINE void tile_r(const float *x, int ldx, const void *panel, int ldp, int kc, float *y, int ldy, int ncols,
+                   const float *bias, int accumulate, const int R, const int FULL, const mv_dtype t) {
     const __m256i m0 = lanes(ncols), m1 = lanes(ncols - 8);
 #define LD(p, m) (FULL ? _mm256_loadu_ps(p) : _mm256_maskload_ps((p), (m)))
     __m256 c0[MR], c1[MR];
@@ -38,9 +54,17 @@ INLINE void tile_r(const float *x, int ldx, const float *panel, int ldp, int kc,
         __m256 b1 = bias ? LD(bias + 8, m1) : _mm256_setzero_ps();
         for (int r = 0; r < R; r++) { c0[r] = b0; c1[r] = b1; }
     }
+    const size_t row_bytes = (size_t)ldp * mv_dtype_size(t);
     for (int k = 0; k < kc; k++) {
-        const float *p = panel + (size_t)k * ldp;
-        __m256 b0 = LD(p, m0), b1 = LD(p + 8, m1);
+        const char *p = (const char *)panel + (size_t)k * row_bytes;
+        __m256 b0, b1;
+        if (t == MV_F32) {
+            b0 = LD((const float *)p, m0);
+            b1 = LD((const float *)p + 8, m1);
+        } else {
+            b0 = load_w(t, p, 0, FULL ? 8 : ncols);
+            b1 = load_w(t, p, 8, FULL ? 8 : ncols - 8);
+        }
         for (int r = 0; r < R; r++) {
             __m256 a = _mm256_broadcast_ss(x + (size_t)r * ldx + k);
             c0[r] = _mm256_fmadd_ps(a, b0, c0[r]);
@@ -63,8 +87,8 @@ static void tile(const float *x, int ldx, int rows, const float *panel, int ldp,
                  const float *bias, int accumulate) {
 #define TILE_CASE(R)                                                                                        \
     case R:                                                                                                 \
-        if (ncols >= NR) tile_r(x, ldx, panel, ldp, kc, y, ldy, ncols, bias, accumulate, R, 1);             \
-        else tile_r(x, ldx, panel, ldp, kc, y, ldy, ncols, bias, accumulate, R, 0);                         \
+        if (ncols >= NR) tile_r(x, ldx, panel, ldp, kc, y, ldy, ncols, bias, accumulate, R, 1, MV_F32);     \
+        else tile_r(x, ldx, panel, ldp, kc, y, ldy, ncols, bias, accumulate, R, 0, MV_F32);                 \
         break;
     switch (rows) {
         TILE_CASE(1) TILE_CASE(2) TILE_CASE(3) TILE_CASE(4) TILE_CASE(5) TILE_CASE(6)
@@ -73,19 +97,34 @@ static void tile(const float *x, int ldx, int rows, const float *panel, int ldp,
 #undef TILE_CASE
 }
 
-/* 8 weights from k widened exactly to f32; n < 8 reads only n (the rest are 0). */
-INLINE __m256 load_w(mv_dtype t, const void *row, int k, int n) {
-    if (t == MV_F32) return n >= 8 ? _mm256_loadu_ps((const float *)row + k)
-                                   : _mm256_maskload_ps((const float *)row + k, lanes(n));
-    uint16_t tmp[8] = { 0 };
-    const uint16_t *src = (const uint16_t *)row + k;
-    if (n < 8) {
-        memcpy(tmp, src, (size_t)n * sizeof *tmp);
-        src = tmp;
+/* One register tile of P·V with V rows of dtype t read in place (no panel to pack: V is k-major). */
+INLINE void pv_tile(const float *p, int ldp, int rows, const void *v, size_t ldv, int keys, float *out, int ldo,
+                    int ncols, const mv_dtype t) {
+#define PV_CASE(R)                                                                                          \
+    case R:                                                                                                 \
+        if (ncols >= NR) tile_r(p, ldp, v, (int)ldv, keys, out, ldo, ncols, NULL, 0, R, 1, t);              \
+        else tile_r(p, ldp, v, (int)ldv, keys, out, ldo, ncols, NULL, 0, R, 0, t);                          \
+        break;
+    switch (rows) {
+        PV_CASE(1) PV_CASE(2) PV_CASE(3) PV_CASE(4) PV_CASE(5) PV_CASE(6)
+    default: break;
     }
-    __m128i h = _mm_loadu_si128((const __m128i *)src);
-    if (t == MV_F16) return _mm256_cvtph_ps(h);
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+#undef PV_CASE
+}
+
+static void pv(const float *p, int ldp, int rows, const void *v, mv_dtype t, size_t ldv, int keys, int d, float *out,
+               int ldo) {
+    const size_t es = mv_dtype_size(t);
+    for (int j0 = 0; j0 < d; j0 += NR)
+        for (int m = 0; m < rows; m += MR) {
+            const float *pm = p + (size_t)m * ldp;
+            const void *vj = (const char *)v + (size_t)j0 * es;
+            float *om = out + (size_t)m * ldo + j0;
+            const int r = rows - m < MR ? rows - m : MR, nc = d - j0 < NR ? d - j0 : NR;
+            if (t == MV_F16) pv_tile(pm, ldp, r, vj, ldv, keys, om, ldo, nc, MV_F16);
+            else if (t == MV_BF16) pv_tile(pm, ldp, r, vj, ldv, keys, om, ldo, nc, MV_BF16);
+            else pv_tile(pm, ldp, r, vj, ldv, keys, om, ldo, nc, MV_F32);
+        }
 }
 
 static float hsum(__m256 v) {
@@ -172,7 +211,7 @@ static void gemv(const float *x, int M, int K, const void *w, mv_dtype t, size_t
     }
 }
 
-const mv_gemm_isa mv_gemm_avx2 = { NR, MR, pack, tile, gemv };
+const mv_gemm_isa mv_gemm_avx2 = { NR, MR, pack, tile, gemv, pv };
 
 /* exp(x) to ~1 ulp: x = n·ln2 + r, degree-6 polynomial for e^r, times 2^n built in the exponent bits.
  * Inputs below -87 (where 2^n would leave the normal range) give 0. */

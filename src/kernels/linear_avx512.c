@@ -18,11 +18,20 @@ static void pack(const mv_matrix *w, int n0, int nrows, int k0, int kc, float *d
 
 static __mmask16 lanes(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
 
-/* R rows of x against one panel. R is a constant after inlining; the accumulators are named
- * variables (not an array) because GCC otherwise keeps an array of them in memory across the k loop. */
+/* 16 weights from k (masked lanes read as 0), widened exactly to f32. */
+INLINE __m512 load_w(mv_dtype t, const void *row, int k, __mmask16 mk) {
+    if (t == MV_F32) return _mm512_maskz_loadu_ps(mk, (const float *)row + k);
+    __m256i h = _mm256_maskz_loadu_epi16(mk, (const uint16_t *)row + k);
+    if (t == MV_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* R rows of x against one panel of dtype t (f32 packed weights, or attention's V rows in place).
+ * R and t are constants after inlining; the accumulators are named variables (not an array) because
+ * GCC otherwise keeps an array of them in memory across the k loop. */
 #define ROWS8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
-INLINE void tile_r(const float *x, int ldx, const float *panel, int ldp, int kc, float *y, int ldy, int ncols,
-                   const float *bias, int accumulate, const int R) {
+INLINE void tile_r(const float *x, int ldx, const void *panel, int ldp, int kc, float *y, int ldy, int ncols,
+                   const float *bias, int accumulate, const int R, const mv_dtype t) {
     const __mmask16 m0 = lanes(ncols), m1 = lanes(ncols - 16);
     const __m512 b0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
     const __m512 b1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
@@ -45,9 +54,10 @@ INLINE void tile_r(const float *x, int ldx, const float *panel, int ldp, int kc,
         _mm512_mask_storeu_ps(y + (size_t)r * ldy + 16, m1, c1_##r);                  \
     }
     ROWS8(DECL)
+    const size_t row_bytes = (size_t)ldp * mv_dtype_size(t);
     for (int k = 0; k < kc; k++) {
-        const float *p = panel + (size_t)k * ldp;
-        const __m512 p0 = _mm512_maskz_loadu_ps(m0, p), p1 = _mm512_maskz_loadu_ps(m1, p + 16);
+        const char *p = (const char *)panel + (size_t)k * row_bytes;
+        const __m512 p0 = load_w(t, p, 0, m0), p1 = load_w(t, p, 16, m1);
         ROWS8(STEP)
     }
     ROWS8(STORE)
@@ -58,7 +68,7 @@ INLINE void tile_r(const float *x, int ldx, const float *panel, int ldp, int kc,
 
 static void tile(const float *x, int ldx, int rows, const float *panel, int ldp, int kc, float *y, int ldy, int ncols,
                  const float *bias, int accumulate) {
-#define TILE_CASE(R) case R: tile_r(x, ldx, panel, ldp, kc, y, ldy, ncols, bias, accumulate, R); break;
+#define TILE_CASE(R) case R: tile_r(x, ldx, panel, ldp, kc, y, ldy, ncols, bias, accumulate, R, MV_F32); break;
     switch (rows) {
         TILE_CASE(1) TILE_CASE(2) TILE_CASE(3) TILE_CASE(4) TILE_CASE(5) TILE_CASE(6) TILE_CASE(7) TILE_CASE(8)
     default: break;
@@ -66,12 +76,30 @@ static void tile(const float *x, int ldx, int rows, const float *panel, int ldp,
 #undef TILE_CASE
 }
 
-/* 16 weights from k (masked lanes read as 0), widened exactly to f32. */
-INLINE __m512 load_w(mv_dtype t, const void *row, int k, __mmask16 mk) {
-    if (t == MV_F32) return _mm512_maskz_loadu_ps(mk, (const float *)row + k);
-    __m256i h = _mm256_maskz_loadu_epi16(mk, (const uint16_t *)row + k);
-    if (t == MV_F16) return _mm512_cvtph_ps(h);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+/* One register tile of P·V with V rows of dtype t read in place (no panel to pack: V is k-major). */
+INLINE void pv_tile(const float *p, int ldp, int rows, const void *v, size_t ldv, int keys, float *out, int ldo,
+                    int ncols, const mv_dtype t) {
+#define PV_CASE(R) case R: tile_r(p, ldp, v, (int)ldv, keys, out, ldo, ncols, NULL, 0, R, t); break;
+    switch (rows) {
+        PV_CASE(1) PV_CASE(2) PV_CASE(3) PV_CASE(4) PV_CASE(5) PV_CASE(6) PV_CASE(7) PV_CASE(8)
+    default: break;
+    }
+#undef PV_CASE
+}
+
+static void pv(const float *p, int ldp, int rows, const void *v, mv_dtype t, size_t ldv, int keys, int d, float *out,
+               int ldo) {
+    const size_t es = mv_dtype_size(t);
+    for (int j0 = 0; j0 < d; j0 += NR)
+        for (int m = 0; m < rows; m += MR) {
+            const float *pm = p + (size_t)m * ldp;
+            const void *vj = (const char *)v + (size_t)j0 * es;
+            float *om = out + (size_t)m * ldo + j0;
+            const int r = rows - m < MR ? rows - m : MR, nc = d - j0 < NR ? d - j0 : NR;
+            if (t == MV_F16) pv_tile(pm, ldp, r, vj, ldv, keys, om, ldo, nc, MV_F16);
+            else if (t == MV_BF16) pv_tile(pm, ldp, r, vj, ldv, keys, om, ldo, nc, MV_BF16);
+            else pv_tile(pm, ldp, r, vj, ldv, keys, om, ldo, nc, MV_F32);
+        }
 }
 
 /* R (≤ GEMV_MX) rows of x against GEMV_NW weight rows starting at n; rows past n1 repeat row n and
@@ -151,7 +179,7 @@ static void gemv(const float *x, int M, int K, const void *w, mv_dtype t, size_t
     }
 }
 
-const mv_gemm_isa mv_gemm_avx512 = { NR, MR, pack, tile, gemv };
+const mv_gemm_isa mv_gemm_avx512 = { NR, MR, pack, tile, gemv, pv };
 
 /* exp(x) to ~1 ulp: x = n·ln2 + r with |r| ≤ ln2/2, degree-6 polynomial for e^r, scaled by 2^n. */
 static inline __m512 exp512(__m512 x) {

@@ -275,13 +275,24 @@ static void project_qkv(fwd *f, const mv_llm_layer *L, int n) {
     }
 }
 
-/* Copy row r's (rotated) keys and values to position pos of kv. */
+/* n values into a cache row of dtype t; float16 saturates at ±65504 rather than becoming infinite
+ * (an infinite key would turn every score of its head into NaN). */
+static void store_row(void *dst, mv_dtype t, const float *src, size_t n) {
+    if (t == MV_F32) {
+        memcpy(dst, src, n * sizeof *src);
+        return;
+    }
+    uint16_t *h = dst;
+    for (size_t i = 0; i < n; i++) h[i] = mv_f32_to_f16(fmaxf(-65504.f, fminf(65504.f, src[i])));
+}
+
+/* Row r's (rotated) keys and values to position pos of kv. */
 static void store_kv_row(fwd *f, mv_kv_cache *kv, int layer, int pos, int r) {
     const mv_llm *m = f->m;
-    const size_t hd = (size_t)m->head_dim, kvd = (size_t)m->n_kv_heads * hd;
+    const size_t hd = (size_t)m->head_dim, kvd = (size_t)m->n_kv_heads * hd, row = (size_t)pos * hd * mv_dtype_size(kv->dtype);
     for (int g = 0; g < m->n_kv_heads; g++) {
-        memcpy(mv_kv_k(kv, layer, g) + (size_t)pos * hd, f->k + r * kvd + g * hd, hd * sizeof(float));
-        memcpy(mv_kv_v(kv, layer, g) + (size_t)pos * hd, f->v + r * kvd + g * hd, hd * sizeof(float));
+        store_row((char *)mv_kv_k(kv, layer, g) + row, kv->dtype, f->k + r * kvd + g * hd, hd);
+        store_row((char *)mv_kv_v(kv, layer, g) + row, kv->dtype, f->v + r * kvd + g * hd, hd);
     }
 }
 
@@ -300,7 +311,7 @@ static void attention_one(fwd *f, const mv_kv_cache *kv, int layer, float *out, 
     const mv_llm *m = f->m;
     const int hd = m->head_dim, stride = m->n_heads * hd;
     const size_t head_stride = (size_t)kv->capacity * (size_t)hd;
-    mv_attention_kv(f->pool, out, stride, q, stride, mv_kv_k(kv, layer, 0), mv_kv_v(kv, layer, 0), hd, head_stride,
+    mv_attention_kv(f->pool, out, stride, q, stride, mv_kv_k(kv, layer, 0), mv_kv_v(kv, layer, 0), kv->dtype, hd, head_stride,
                     m->n_heads, m->n_kv_heads, hd, n, p0 + n, 1.0f / sqrtf((float)hd), 1, p0);
 }
 

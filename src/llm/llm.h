@@ -42,8 +42,14 @@ int mv_llm_matrices(mv_llm *llm, mv_matrix **out, int cap);
 /* Token embedding rows: out is [n, hidden]. An id outside [0, vocab) gives MV_ERR_ARG. */
 mv_status mv_llm_embed(const mv_llm *llm, const int32_t *ids, int n, float *out, mv_error *err);
 
-/* A cache for `capacity` positions (NULL on allocation failure or capacity < 1). */
-mv_kv_cache *mv_kv_create(const mv_llm *llm, int capacity);
+/* A cache for `capacity` positions with keys and values stored as dtype: MV_F32 (exact; the reference
+ * path) or MV_F16 (half the memory and the attention reads; values beyond ±65504 saturate). NULL on
+ * allocation failure, capacity < 1 or another dtype. */
+mv_kv_cache *mv_kv_create(const mv_llm *llm, int capacity, mv_dtype dtype);
+/* The dtype keys and values are stored as. */
+mv_dtype mv_kv_dtype(const mv_kv_cache *kv);
+/* 1 when the model's decoder matrices are quantized (at load, or in the checkpoint). */
+int mv_llm_is_quantized(const mv_llm *llm);
 void mv_kv_free(mv_kv_cache *kv);
 int mv_kv_len(const mv_kv_cache *kv);
 int mv_kv_capacity(const mv_kv_cache *kv);

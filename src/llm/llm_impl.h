@@ -71,15 +71,20 @@ struct mv_llm {
 
 struct mv_kv_cache {
     int n_layers, n_kv_heads, head_dim, capacity, len;
-    float *k, *v;            /* [layers][kv_heads][capacity][head_dim] each */
+    mv_dtype dtype;          /* MV_F32 or MV_F16 */
+    void *k, *v;             /* [layers][kv_heads][capacity][head_dim] each, of dtype */
 };
 
 /* Start of the cached rows of one (layer, kv head). */
-static inline float *mv_kv_k(const mv_kv_cache *kv, int layer, int head) {
-    return kv->k + (((size_t)layer * (size_t)kv->n_kv_heads + (size_t)head) * (size_t)kv->capacity) * (size_t)kv->head_dim;
+static inline size_t mv_kv_offset(const mv_kv_cache *kv, int layer, int head) {
+    const size_t rows = ((size_t)layer * (size_t)kv->n_kv_heads + (size_t)head) * (size_t)kv->capacity;
+    return rows * (size_t)kv->head_dim * mv_dtype_size(kv->dtype);
 }
-static inline float *mv_kv_v(const mv_kv_cache *kv, int layer, int head) {
-    return kv->v + (((size_t)layer * (size_t)kv->n_kv_heads + (size_t)head) * (size_t)kv->capacity) * (size_t)kv->head_dim;
+static inline void *mv_kv_k(const mv_kv_cache *kv, int layer, int head) {
+    return (char *)kv->k + mv_kv_offset(kv, layer, head);
+}
+static inline void *mv_kv_v(const mv_kv_cache *kv, int layer, int head) {
+    return (char *)kv->v + mv_kv_offset(kv, layer, head);
 }
 
 /* Loader helpers for family files: the tensor name is printf-formatted. */

@@ -63,3 +63,7 @@ mv_status mv_llm_quantize(mv_llm *m, mv_qtype t, mv_pool *pool, mv_error *err) {
     m->qbuf = buf;
     return MV_OK;
 }
+
+int mv_llm_is_quantized(const mv_llm *m) {
+    return m && m->n_layers > 0 && m->layers[0].w_down.qtype != MV_Q_NONE;
+}

@@ -2,8 +2,9 @@
  * vision-like (16 heads, 1025 tokens, d=64, non-causal, rows of a fused qkv buffer) and LLM-like (14
  * heads over 2 KV heads, d=64, causal, decode and prefill continuing a cache) shapes, with 1 and 2
  * threads, for each ISA's micro-kernels, the reference path and the dispatcher; the same LLM shapes
- * reading a KV cache laid out [kv_head][capacity][d] through mv_attention_kv's head stride; the scratch-free
- * fallback against the reference; and shapes that must leave the output untouched. */
+ * reading a KV cache laid out [kv_head][capacity][d] through mv_attention_kv's head stride; every shape
+ * but the large vision one again with K/V in float16 (against the reference on the same values widened);
+ * the scratch-free fallback against the reference; and shapes that must leave the output untouched. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@ typedef struct att_bufs {
     int q_stride, kv_stride, out_stride;
     size_t kv_head_stride, kv_len;
     float *q, *k, *v, *ref, *got;
+    uint16_t *kh, *vh; /* k and v as float16 (after to_f16, k and v hold the same values widened) */
 } att_bufs;
 
 static void bufs_init(att_bufs *b, const att_case *c) {
@@ -48,10 +50,23 @@ static void bufs_init(att_bufs *b, const att_case *c) {
     fill(b->q, (size_t)c->nq * b->q_stride, 2.f);
     fill(b->k, b->kv_len, 2.f);
     fill(b->v, b->kv_len, 1.f);
+    b->kh = b->vh = NULL;
+}
+
+/* K/V to float16, and k/v to the same values widened: the reference then sees what the kernels see. */
+static void to_f16(att_bufs *b) {
+    b->kh = malloc(b->kv_len * sizeof *b->kh);
+    b->vh = malloc(b->kv_len * sizeof *b->vh);
+    for (size_t i = 0; i < b->kv_len; i++) {
+        b->kh[i] = mv_f32_to_f16(b->k[i]);
+        b->vh[i] = mv_f32_to_f16(b->v[i]);
+        b->k[i] = mv_f16_to_f32(b->kh[i]);
+        b->v[i] = mv_f16_to_f32(b->vh[i]);
+    }
 }
 
 static void bufs_free(att_bufs *b) {
-    free(b->q); free(b->k); free(b->v); free(b->ref); free(b->got);
+    free(b->q); free(b->k); free(b->v); free(b->ref); free(b->got); free(b->kh); free(b->vh);
 }
 
 /* The ground truth: one reference call per head, GQA mapping written out here independently. */
@@ -88,31 +103,41 @@ static void reset_out(const att_case *c, att_bufs *b) {
     for (int i = 0; i < c->nq; i++) b->got[(size_t)i * b->out_stride + c->n_heads * c->d] = 12345.f;
 }
 
-static void test_case(const att_case *c, const isa_case *isas, int n_isas, mv_pool *pools[2]) {
-    att_bufs b;
-    bufs_init(&b, c);
+/* Every ISA's kernels, the reference path and the dispatcher on K/V of dtype t (b's k/v or kh/vh). */
+static void run_case(const att_case *c, att_bufs *b, mv_dtype t, const isa_case *isas, int n_isas, mv_pool *pools[2]) {
     const float scale = 1.f / sqrtf((float)c->d);
-    reference(c, &b, scale);
+    const void *k = t == MV_F16 ? (const void *)b->kh : b->k, *v = t == MV_F16 ? (const void *)b->vh : b->v;
+    reference(c, b, scale);
     char what[160];
     /* isas[0..n_isas) are the SIMD kernels; then the reference path (NULL) and the dispatcher. */
     for (int is = 0; is <= n_isas + 1; is++)
-        for (int t = is == n_isas; t < 2; t++) { /* the slow reference path only threaded */
-            reset_out(c, &b);
+        for (int th = is == n_isas; th < 2; th++) { /* the slow reference path only threaded */
+            reset_out(c, b);
             if (is <= n_isas)
-                mv_attention_mh(is < n_isas ? isas[is].gemm : NULL, is < n_isas ? isas[is].softmax : NULL, pools[t],
-                                b.got, b.out_stride, b.q, b.q_stride, b.k, b.v, b.kv_stride, b.kv_head_stride,
+                mv_attention_mh(is < n_isas ? isas[is].gemm : NULL, is < n_isas ? isas[is].softmax : NULL, pools[th],
+                                b->got, b->out_stride, b->q, b->q_stride, k, v, t, b->kv_stride, b->kv_head_stride,
                                 c->n_heads, c->n_kv_heads, c->d, c->nq, c->nk, scale, c->causal, c->q_offset);
-            else if (c->cache_cap)
-                mv_attention_kv(pools[t], b.got, b.out_stride, b.q, b.q_stride, b.k, b.v, b.kv_stride,
-                                b.kv_head_stride, c->n_heads, c->n_kv_heads, c->d, c->nq, c->nk, scale, c->causal,
+            else if (c->cache_cap || t != MV_F32)
+                mv_attention_kv(pools[th], b->got, b->out_stride, b->q, b->q_stride, k, v, t, b->kv_stride,
+                                b->kv_head_stride, c->n_heads, c->n_kv_heads, c->d, c->nq, c->nk, scale, c->causal,
                                 c->q_offset);
             else
-                mv_attention(pools[t], b.got, b.out_stride, b.q, b.q_stride, b.k, b.v, b.kv_stride, c->n_heads,
-                             c->n_kv_heads, c->d, c->nq, c->nk, scale, c->causal, c->q_offset);
-            snprintf(what, sizeof what, "attention %s %s threads=%d", c->name,
-                     is < n_isas ? isas[is].name : is == n_isas ? "ref" : "dispatch", t + 1);
-            compare(what, c, &b);
+                mv_attention(pools[th], b->got, b->out_stride, b->q, b->q_stride, b->k, b->v, b->kv_stride,
+                             c->n_heads, c->n_kv_heads, c->d, c->nq, c->nk, scale, c->causal, c->q_offset);
+            snprintf(what, sizeof what, "attention %s %s %s threads=%d", c->name, t == MV_F16 ? "f16" : "f32",
+                     is < n_isas ? isas[is].name : is == n_isas ? "ref" : "dispatch", th + 1);
+            compare(what, c, b);
         }
+}
+
+static void test_case(const att_case *c, const isa_case *isas, int n_isas, mv_pool *pools[2]) {
+    att_bufs b;
+    bufs_init(&b, c);
+    run_case(c, &b, MV_F32, isas, n_isas, pools);
+    if ((size_t)c->nq * (size_t)c->nk <= 100000) { /* the vision shape only ever sees f32 */
+        to_f16(&b);
+        run_case(c, &b, MV_F16, isas, n_isas, pools);
+    }
     bufs_free(&b);
 }
 
@@ -127,11 +152,15 @@ static void test_stream(void) {
         att_bufs b;
         bufs_init(&b, c);
         const float scale = 1.f / sqrtf((float)c->d);
-        reference(c, &b, scale);
-        reset_out(c, &b);
-        mv_attention_stream_ref(b.got, b.out_stride, b.q, b.q_stride, b.k, b.v, b.kv_stride, c->nq, c->nk, c->d,
-                                scale, c->causal, c->q_offset);
-        compare(c->name, c, &b);
+        for (int half = 0; half < 2; half++) {
+            if (half) to_f16(&b);
+            reference(c, &b, scale);
+            reset_out(c, &b);
+            mv_attention_stream_ref(b.got, b.out_stride, b.q, b.q_stride, half ? (const void *)b.kh : b.k,
+                                    half ? (const void *)b.vh : b.v, half ? MV_F16 : MV_F32, b.kv_stride, c->nq, c->nk,
+                                    c->d, scale, c->causal, c->q_offset);
+            compare(half ? "stream f16" : "stream f32", c, &b);
+        }
         bufs_free(&b);
     }
 }

@@ -9,7 +9,7 @@
 /* Prefill emb[0..n) in pieces of the given sizes (the last repeats); logits of the last position. */
 static int prefill_in_pieces(llm_fixture *fx, const float *emb, int n, const int *sizes, int n_sizes, float *logits) {
     const int H = mv_llm_hidden(fx->llm);
-    mv_kv_cache *kv = mv_kv_create(fx->llm, n);
+    mv_kv_cache *kv = mv_kv_create(fx->llm, n, MV_F32);
     mv_error err = { 0 };
     int ok = kv != NULL;
     for (int s = 0, i = 0; ok && s < n; i++) {
@@ -58,7 +58,7 @@ static void check_truncate(llm_fixture *fx, mv_kv_cache *kv, const float *emb, i
 static void check_errors(llm_fixture *fx, const float *emb, int n) {
     const int V = mv_llm_vocab(fx->llm);
     mv_error err = { 0 };
-    mv_kv_cache *small = mv_kv_create(fx->llm, n - 1);
+    mv_kv_cache *small = mv_kv_create(fx->llm, n - 1, MV_F32);
     mv_status rc = mv_llm_forward(fx->llm, fx->pool, small, emb, n, NULL, &err);
     CHECK(rc == MV_ERR_CONTEXT && strstr(err.message, "capacity"), "overflow: %s (%s)", mv_status_name(rc), err.message);
     CHECK(mv_kv_len(small) == 0, "failed forward left %d positions in the cache", mv_kv_len(small));
@@ -99,7 +99,7 @@ int main(void) {
     float *emb = llm_prompt_embeds(&fx, st, &ids, &n);
     const int V = mv_llm_vocab(fx.llm);
     float *ref = malloc((size_t)V * sizeof *ref);
-    mv_kv_cache *kv = mv_kv_create(fx.llm, n);
+    mv_kv_cache *kv = mv_kv_create(fx.llm, n, MV_F32);
     CHECK(emb && ref && kv && n > 64 && mv_llm_hidden(fx.llm) == 64, "setup");
     if (emb && ref && kv && n > 64 && mv_llm_hidden(fx.llm) == 64) {
         CHECK_OK(mv_llm_forward(fx.llm, fx.pool, kv, emb, n, ref, &err), &err);

@@ -62,7 +62,7 @@ static void phi3_per_call(const llm_fixture *fx) {
     float *emb = st ? llm_prompt_embeds(fx, st, &ids, &n) : NULL;
     const int V = mv_llm_vocab(fx->llm), H = mv_llm_hidden(fx->llm);
     float *one = malloc((size_t)V * sizeof *one), *split = malloc((size_t)V * sizeof *split);
-    mv_kv_cache *a = mv_kv_create(fx->llm, n > 0 ? n : 1), *b = mv_kv_create(fx->llm, n > 0 ? n : 1);
+    mv_kv_cache *a = mv_kv_create(fx->llm, n > 0 ? n : 1, MV_F32), *b = mv_kv_create(fx->llm, n > 0 ? n : 1, MV_F32);
     if (emb && one && split && a && b && n > 300) {
         EXPECT_OK(mv_llm_forward(fx->llm, fx->pool, a, emb, n, one, &err));
         EXPECT_OK(mv_llm_forward(fx->llm, fx->pool, b, emb, 300, NULL, &err));
@@ -96,7 +96,7 @@ static void phi3_sliding_window(const llm_fixture *fx) {
     if (!m) return;
     const int H = mv_llm_hidden(m);
     float *emb = calloc((size_t)21 * H, sizeof *emb);
-    mv_kv_cache *kv = mv_kv_create(m, 64);
+    mv_kv_cache *kv = mv_kv_create(m, 64, MV_F32);
     for (int i = 0; emb && i < 21 * H; i++) emb[i] = (float)((i % 7) - 3) * 0.1f;
     if (emb && kv) {
         EXPECT_OK(mv_llm_forward(m, fx->pool, kv, emb, 20, NULL, &err));

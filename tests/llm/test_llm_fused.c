@@ -81,7 +81,7 @@ static void free_fused(fused_model *f) {
 /* Prompt prefill then two decode steps; logits [3, V]. */
 static int run(const mv_llm *m, mv_pool *pool, const float *emb, int n, float *out) {
     const int V = mv_llm_vocab(m), H = mv_llm_hidden(m);
-    mv_kv_cache *kv = mv_kv_create(m, n + 2);
+    mv_kv_cache *kv = mv_kv_create(m, n + 2, MV_F32);
     mv_error err = { 0 };
     int ok = kv && mv_llm_forward(m, pool, kv, emb, n, out, &err) == MV_OK;
     /* the decode steps feed the prompt's first two rows again: any embedding exercises the cache */

@@ -73,7 +73,7 @@ static int greedy(llm_fixture *fx, mv_kv_cache *kv, float *logits, const mv_safe
 static void all_positions(llm_fixture *fx, const float *emb, int n, const float *logits_last, const mv_safetensors *st) {
     const int V = mv_llm_vocab(fx->llm), H = mv_llm_hidden(fx->llm);
     const int has_first = mv_st_find(st, "logits_first8") != NULL;
-    mv_kv_cache *kv = mv_kv_create(fx->llm, n);
+    mv_kv_cache *kv = mv_kv_create(fx->llm, n, MV_F32);
     float *got = malloc((size_t)8 * V * sizeof *got);
     mv_error err = { 0 };
     int first = has_first ? 8 : 0;
@@ -111,7 +111,7 @@ int main(int argc, char **argv) {
     float *emb = llm_prompt_embeds(&fx, st, &ids, &n);
     const int V = mv_llm_vocab(fx.llm);
     float *logits = malloc((size_t)V * sizeof *logits);
-    mv_kv_cache *kv = mv_kv_create(fx.llm, n + 16);
+    mv_kv_cache *kv = mv_kv_create(fx.llm, n + 16, MV_F32);
     CHECK(emb && logits && kv, "setup");
     if (emb && logits && kv) {
         printf("%s: %d prompt positions\n", prompt, n);

@@ -1,8 +1,10 @@
-/* test_quant_precision.c — how far Q8/Q4 weights move the next-token distributions, on a golden prompt:
- *   test_quant_precision MODEL_DIR CASE PROMPT q8|q4 TOP1_MIN KL_MAX KL_MAX_STEP
+/* test_quant_precision.c — how far Q8/Q4 weights, or a float16 KV cache, move the next-token
+ * distributions, on a golden prompt:
+ *   test_quant_precision MODEL_DIR CASE PROMPT q8|q4|kv16 TOP1_MIN KL_MAX KL_MAX_STEP
  * The golden prompt (input ids, and the golden vit_embeds spliced in at the image tokens: the vision
- * tower is never quantized) is run through the reference model (weights as stored, FP32 math) and
- * through the same checkpoint quantized at load, teacher-forced along the golden greedy continuation,
+ * tower is never quantized) is run through the reference model (weights as stored, FP32 math, F32
+ * cache) and through the fast path: the same checkpoint quantized at load with the KV cache the model
+ * picks for it (auto: F16), or for kv16 the weights as stored with an F16 cache; teacher-forced along the golden greedy continuation,
  * so both see the same 16 contexts (prefill + 15 decode steps). Per step: top-1 agreement of the two
  * distributions and KL(reference ‖ quantized) in nats. Asserts agreement ≥ TOP1_MIN, mean KL ≤ KL_MAX
  * and every step's KL ≤ KL_MAX_STEP; the reference's own top-1 is checked against the golden ids
@@ -66,7 +68,7 @@ static int step(run *r, const float *embeds, int n) {
 
 int main(int argc, char **argv) {
     if (argc != 8) {
-        fprintf(stderr, "usage: %s MODEL_DIR CASE PROMPT q8|q4 TOP1_MIN KL_MAX KL_MAX_STEP\n", argv[0]);
+        fprintf(stderr, "usage: %s MODEL_DIR CASE PROMPT q8|q4|kv16 TOP1_MIN KL_MAX KL_MAX_STEP\n", argv[0]);
         return 2;
     }
     const char *dir = argv[1], *case_name = argv[2], *prompt = argv[3], *qtype = argv[4];
@@ -87,9 +89,12 @@ int main(int argc, char **argv) {
         mv_model_params p = mv_model_default_params();
         p.n_threads = 2;
         p.context_length = (int)(n_ids + n_gen + 1);
-        p.quantize = i ? qtype : NULL;
+        const int kv16_only = !strcmp(qtype, "kv16");
+        p.quantize = i && !kv16_only ? qtype : NULL;
+        p.kv_cache = i == 0 ? MV_KV_F32 : kv16_only ? MV_KV_F16 : MV_KV_AUTO;
         CHECK_OK(mv_model_load(dir, &p, &r[i].model, &err), &err);
-        r[i].kv = mv_kv_create(r[i].model->llm, p.context_length);
+        r[i].kv = mv_kv_create(r[i].model->llm, p.context_length, r[i].model->kv_cache == MV_KV_F16 ? MV_F16 : MV_F32);
+        CHECK(i == 0 || r[i].model->kv_cache == MV_KV_F16, "the fast path's cache is F16");
         r[i].logits = malloc((size_t)mv_llm_vocab(r[i].model->llm) * sizeof(float));
         CHECK(r[i].kv && r[i].logits, "allocations");
     }
