@@ -32,6 +32,8 @@ static mv_status load_parts(mv_model *m, const mv_model_params *p, mv_error *err
     const mv_qtype quant = p->quantize && *p->quantize ? mv_qtype_parse(p->quantize) : MV_Q_NONE;
     if (p->quantize && *p->quantize && quant == MV_Q_NONE)
         return mv_set_error(err, MV_ERR_ARG, "quantize: '%s' is not a quantization type (q8, q4)", p->quantize);
+    if (p->kv_cache != MV_KV_AUTO && p->kv_cache != MV_KV_F32 && p->kv_cache != MV_KV_F16)
+        return mv_set_error(err, MV_ERR_ARG, "mv_model_params.kv_cache: unknown value %d", (int)p->kv_cache);
     mv_status rc = mv_config_load_dir(m->dir, &m->cfg, err);
     if (rc != MV_OK) return rc;
     m->tmpl = mv_chat_template_find(m->cfg.template_name);
@@ -59,8 +61,6 @@ static mv_status load_parts(mv_model *m, const mv_model_params *p, mv_error *err
     if (p->precision != MV_PRECISION_F32 && p->precision != MV_PRECISION_BF16)
         return mv_set_error(err, MV_ERR_ARG, "mv_model_params.precision: unknown value %d", (int)p->precision);
     m->precision = p->precision;
-    if (p->kv_cache != MV_KV_AUTO && p->kv_cache != MV_KV_F32 && p->kv_cache != MV_KV_F16)
-        return mv_set_error(err, MV_ERR_ARG, "mv_model_params.kv_cache: unknown value %d", (int)p->kv_cache);
     /* auto: the reference path keeps its exact cache; a fast path already trades exactness for speed */
     const int fast = m->precision == MV_PRECISION_BF16 || mv_llm_is_quantized(m->llm);
     m->kv_cache = p->kv_cache != MV_KV_AUTO ? p->kv_cache : fast ? MV_KV_F16 : MV_KV_F32;

@@ -1,6 +1,7 @@
 /* `minivl bench --json` on tiny-qwen2 with the fewest repetitions: one JSON object with every key
  * the issue names, each a positive number (speeds are reported, never asserted), threads as asked,
- * weights_mb equal to the checkpoint's tensor bytes; and usage errors exit 2 with a message. */
+ * weights_mb equal to the checkpoint's tensor bytes, the KV cache auto resolves to (f32 on the
+ * reference path, f16 with --quantize q8) or the one forced; and usage errors exit 2 with a message. */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,7 @@ static void check_positive(const cJSON *o, const char *key) {
     CHECK(cJSON_IsNumber(v) && v->valuedouble > 0, "%s is a positive number", key);
 }
 
-static void check_json(const char *out) {
+static void check_json(const char *out, const char *quant, const char *kv_cache) {
     cJSON *o = cJSON_Parse(out);
     CHECK(cJSON_IsObject(o), "output is one JSON object: %s", out);
     if (!o) return;
@@ -27,7 +28,9 @@ static void check_json(const char *out) {
     CHECK(cJSON_GetObjectItem(o, "threads")->valuedouble == 2, "threads = 2");
     const cJSON *p = cJSON_GetObjectItem(o, "precision"), *q = cJSON_GetObjectItem(o, "quant");
     CHECK(cJSON_IsString(p) && !strcmp(p->valuestring, "f32"), "precision f32");
-    CHECK(cJSON_IsString(q) && !strcmp(q->valuestring, "none"), "quant none");
+    CHECK(cJSON_IsString(q) && !strcmp(q->valuestring, quant), "quant %s", quant);
+    const cJSON *kv = cJSON_GetObjectItem(o, "kv_cache");
+    CHECK(cJSON_IsString(kv) && !strcmp(kv->valuestring, kv_cache), "kv_cache %s", kv_cache);
     /* tiny-qwen2 holds 19,677,824 BF16 parameters (manifest num_params) */
     double mb = cJSON_GetObjectItem(o, "weights_mb")->valuedouble, want = 19677824.0 * 2 / (1024.0 * 1024.0);
     CHECK(mb > want * 0.999 && mb < want * 1.001, "weights_mb %.3f, expected %.3f", mb, want);
@@ -47,16 +50,26 @@ static void expect_usage_error(const char *args, const char *want) {
 int main(void) {
     char cmd[2048], *out = NULL;
     const char *model = mvt_build("models/tiny-qwen2");
-    snprintf(cmd, sizeof cmd, "'%s/minivl' bench -m '%s' --json -t 2 --reps 1 --vision-reps 1 --decode-tokens 2",
-             MV_BUILD_DIR, model);
-    int rc = mvt_run(cmd, &out);
-    CHECK(rc == 0, "minivl bench exit %d", rc);
-    if (rc == 0 && out) check_json(out);
-    free(out);
+    static const struct { const char *args, *quant, *kv_cache; } runs[] = {
+        { "", "none", "f32" },
+        { "--quantize q8", "q8", "f16" },
+        { "--quantize q8 --kv-cache f32", "q8", "f32" },
+    };
+    int rc = 0;
+    for (size_t i = 0; i < sizeof runs / sizeof *runs; i++) {
+        snprintf(cmd, sizeof cmd, "'%s/minivl' bench -m '%s' --json -t 2 --reps 1 --vision-reps 1 --decode-tokens 2 %s",
+                 MV_BUILD_DIR, model, runs[i].args);
+        rc = mvt_run(cmd, &out);
+        CHECK(rc == 0, "minivl bench %s: exit %d", runs[i].args, rc);
+        if (rc == 0 && out) check_json(out, runs[i].quant, runs[i].kv_cache);
+        free(out);
+        out = NULL;
+    }
 
     expect_usage_error("--json", "-m DIR is required");
     expect_usage_error("-m x --precision fp8", "unknown --precision 'fp8'");
     expect_usage_error("-m x --quantize q3", "unknown --quantize 'q3'");
+    expect_usage_error("-m x --kv-cache q8", "--kv-cache expects auto, f32 or f16, got 'q8'");
     expect_usage_error("-m x --reps 0", "--reps expects an integer");
     expect_usage_error("-m x --bogus 1", "unknown option '--bogus'");
 

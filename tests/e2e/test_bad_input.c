@@ -206,5 +206,7 @@ int main(void) {
     expect_error("missing messages file", args, "nonexistent.json");
     snprintf(args, sizeof args, "run -m '%s' -p hi --temp banana", good);
     expect_error("bad option value", args, "--temp");
+    snprintf(args, sizeof args, "run -m '%s' -p hi --kv-cache f8", good);
+    expect_error("unknown KV-cache type", args, "--kv-cache expects auto, f32 or f16, got 'f8'");
     return mvt_done("test_bad_input");
 }

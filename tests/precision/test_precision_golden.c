@@ -77,12 +77,18 @@ static void check_packs(const char *model) {
                info.bf16_kernel, info.bf16_pack_bytes / 1e6, info.weights_bytes / 1e6);
         CHECK(info.precision == (mv_precision)prec, "info.precision");
         CHECK(prec ? info.bf16_pack_bytes > 0 : info.bf16_pack_bytes == 0, "pack bytes %zu", info.bf16_pack_bytes);
+        /* auto: the reference path keeps an exact cache, the fast path gets F16 */
+        CHECK(info.kv_cache == (prec ? MV_KV_F16 : MV_KV_F32), "kv_cache auto resolved to %d", (int)info.kv_cache);
         mv_model_free(m);
     }
     mv_model_params bad = mv_model_default_params();
     bad.precision = (mv_precision)7;
     mv_model *m = NULL;
     CHECK(mv_model_load(model, &bad, &m, &err) == MV_ERR_ARG && !m, "unknown precision refused");
+    bad = mv_model_default_params();
+    bad.kv_cache = (mv_kv_type)9;
+    CHECK(mv_model_load(model, &bad, &m, &err) == MV_ERR_ARG && !m && strstr(err.message, "kv_cache"),
+          "unknown KV-cache type refused: %s", err.message);
 }
 
 int main(int argc, char **argv) {
