@@ -225,9 +225,10 @@ static void norm_rows(mv_pool *pool, float *out, const float *in, int rows, int 
 /* ------------------------------------------------------------------ forward */
 
 typedef struct vit_scratch {
-    float *h;    /* [tokens, C]: normed input, then attention output */
-    float *o;    /* [tokens, C]: projection outputs before the residual */
-    float *big;  /* [tokens, max(3C, inter, 3P^2)]: qkv, fc1 activations, im2col */
+    int tiles;   /* tiles of a batch the buffers hold */
+    float *h;    /* [tiles·tokens, C]: normed input, then attention output */
+    float *o;    /* [tiles·tokens, C]: projection outputs before the residual */
+    float *big;  /* [tiles·tokens, max(3C, inter, 3P^2)]: qkv, fc1 activations, im2col */
 } vit_scratch;
 
 static void scratch_free(vit_scratch *s) {
@@ -236,8 +237,9 @@ static void scratch_free(vit_scratch *s) {
     free(s->big);
 }
 
-static mv_status scratch_alloc(const mv_internvit *v, vit_scratch *s, mv_error *err) {
-    size_t tok = (size_t)v->tokens, wide = (size_t)3 * v->C;
+static mv_status scratch_alloc(const mv_internvit *v, int tiles, vit_scratch *s, mv_error *err) {
+    size_t tok = (size_t)tiles * (size_t)v->tokens, wide = (size_t)3 * v->C;
+    s->tiles = tiles;
     if ((size_t)v->inter > wide) wide = (size_t)v->inter;
     if ((size_t)v->patch_w.cols > wide) wide = (size_t)v->patch_w.cols;
     s->h = malloc(tok * v->C * sizeof(float));
@@ -269,8 +271,11 @@ static void embed_tile(const mv_internvit *v, mv_pool *pool, const float *px, fl
     mv_add(x, v->pos_emb, (size_t)v->tokens * v->C);
 }
 
-static void attention_block(const mv_internvit *v, const vit_layer *L, mv_pool *pool, float *x, vit_scratch *s) {
-    const int n = v->tokens, C = v->C;
+/* The blocks run on the rows of all `tiles` tiles of a batch at once (x: [tiles·tokens, C]); only
+ * attention is per tile. */
+static void attention_block(const mv_internvit *v, const vit_layer *L, mv_pool *pool, float *x, int tiles,
+                            vit_scratch *s) {
+    const int tok = v->tokens, n = tiles * tok, C = v->C;
     norm_rows(pool, s->h, x, n, C, C, L->norm1_w, L->norm1_b, v->eps, v->rms);
     mv_linear(pool, s->big, s->h, n, &L->qkv, L->qkv_b);
     if (L->q_norm) { /* InternViT-6B: RMSNorm over all heads of q and of k, before the head split */
@@ -278,15 +283,18 @@ static void attention_block(const mv_internvit *v, const vit_layer *L, mv_pool *
         norm_rows(pool, s->big + C, s->big + C, n, C, 3 * C, L->k_norm, NULL, v->eps, 1);
     }
     /* q | k | v sit side by side in each [3C] row, every part [heads, head_dim]; all heads at once */
-    mv_attention(pool, s->h, C, s->big, 3 * C, s->big + C, s->big + 2 * C, 3 * C, v->heads, v->heads, v->head_dim,
-                 n, n, 1.0f / sqrtf((float)v->head_dim), 0, 0);
+    for (int t = 0; t < tiles; t++) {
+        const float *qkv = s->big + (size_t)t * tok * 3 * C;
+        mv_attention(pool, s->h + (size_t)t * tok * C, C, qkv, 3 * C, qkv + C, qkv + 2 * C, 3 * C, v->heads, v->heads,
+                     v->head_dim, tok, tok, 1.0f / sqrtf((float)v->head_dim), 0, 0);
+    }
     mv_linear(pool, s->o, s->h, n, &L->proj, L->proj_b);
     row_job res = { ROW_SCALED_ADD, n, C, C, x, s->o, L->ls1, NULL, 0.f, 0 };
     run_rows(pool, &res);
 }
 
-static void mlp_block(const mv_internvit *v, const vit_layer *L, mv_pool *pool, float *x, vit_scratch *s) {
-    const int n = v->tokens, C = v->C;
+static void mlp_block(const mv_internvit *v, const vit_layer *L, mv_pool *pool, float *x, int tiles, vit_scratch *s) {
+    const int n = tiles * v->tokens, C = v->C;
     norm_rows(pool, s->h, x, n, C, C, L->norm2_w, L->norm2_b, v->eps, v->rms);
     mv_linear(pool, s->big, s->h, n, &L->fc1, L->fc1_b);
     row_job act = { ROW_GELU, n, v->inter, v->inter, s->big, s->big, NULL, NULL, 0.f, 0 };
@@ -304,15 +312,17 @@ mv_status mv_internvit_forward_layers(const mv_internvit *v, mv_pool *pool, cons
         return mv_set_error(err, MV_ERR_ARG, "vision encoder: %d layers requested, the model has %d", n_layers, v->n_layers);
     if (n_tiles == 0) return MV_OK;
     vit_scratch s = { 0 };
-    mv_status rc = scratch_alloc(v, &s, err);
+    mv_status rc = scratch_alloc(v, n_tiles < MV_VIT_BATCH_TILES ? n_tiles : MV_VIT_BATCH_TILES, &s, err);
     if (rc != MV_OK) return rc;
     const size_t tile_px = (size_t)3 * v->image * v->image, tile_out = (size_t)v->tokens * v->C;
-    for (int t = 0; t < n_tiles; t++) {
-        float *x = out + (size_t)t * tile_out; /* the residual stream lives in the output */
-        embed_tile(v, pool, pixel_values + (size_t)t * tile_px, x, &s);
+    for (int t0 = 0; t0 < n_tiles; t0 += s.tiles) {
+        const int tiles = n_tiles - t0 < s.tiles ? n_tiles - t0 : s.tiles;
+        float *x = out + (size_t)t0 * tile_out; /* the residual stream lives in the output */
+        for (int t = 0; t < tiles; t++)
+            embed_tile(v, pool, pixel_values + (size_t)(t0 + t) * tile_px, x + (size_t)t * tile_out, &s);
         for (int l = 0; l < n_layers; l++) {
-            attention_block(v, &v->layers[l], pool, x, &s);
-            mlp_block(v, &v->layers[l], pool, x, &s);
+            attention_block(v, &v->layers[l], pool, x, tiles, &s);
+            mlp_block(v, &v->layers[l], pool, x, tiles, &s);
         }
     }
     scratch_free(&s);

@@ -28,6 +28,10 @@ int mv_internvit_image_size(const mv_internvit *vit);
 int mv_internvit_tokens(const mv_internvit *vit);
 int mv_internvit_hidden(const mv_internvit *vit);
 
+/* Tiles encoded together: their rows go through each matrix product as one (the weights are read
+ * once per batch, not once per tile); the scratch grows by ~30 MB per tile of InternViT-300M. */
+enum { MV_VIT_BATCH_TILES = 4 };
+
 /* The hidden state chosen by select_layer (-1: the last layer's output, which is
  * last_hidden_state) for n_tiles tiles: out [n_tiles, N+1, C]. */
 mv_status mv_internvit_forward(const mv_internvit *vit, mv_pool *pool, const float *pixel_values, int n_tiles,

@@ -90,20 +90,21 @@ mv_status mv_projector_forward(const mv_projector *p, mv_pool *pool, const float
     if (!p || !vit_out || !out || n_tiles < 0)
         return mv_set_error(err, MV_ERR_ARG, "projector: NULL input or negative tile count");
     if (n_tiles == 0) return MV_OK;
-    const size_t n = (size_t)p->tokens, in_tile = ((size_t)p->grid * p->grid + 1) * p->C;
-    float *sh = malloc(n * p->width * sizeof(float)), *mid = malloc(n * p->H * sizeof(float));
+    /* all tiles' rows through each product at once (the caller bounds n_tiles, see mv_vision_encode) */
+    const size_t n = (size_t)p->tokens, rows = n * (size_t)n_tiles, in_tile = ((size_t)p->grid * p->grid + 1) * p->C;
+    float *sh = malloc(rows * p->width * sizeof(float)), *mid = malloc(rows * p->H * sizeof(float));
     if (!sh || !mid) {
         free(sh);
         free(mid);
         return mv_set_error(err, MV_ERR_NOMEM, "out of memory for projector scratch");
     }
-    for (int t = 0; t < n_tiles; t++) {
-        mv_pixel_shuffle(vit_out + t * in_tile + p->C /* skip CLS */, p->grid, p->C, p->factor, p->v1, sh);
-        mv_layernorm(sh, sh, p->tokens, p->width, p->ln_w, p->ln_b, PROJ_LN_EPS);
-        mv_linear(pool, mid, sh, p->tokens, &p->fc1, p->fc1_b);
-        mv_gelu_erf(mid, n * p->H);
-        mv_linear(pool, out + t * n * p->H, mid, p->tokens, &p->fc2, p->fc2_b);
-    }
+    for (int t = 0; t < n_tiles; t++)
+        mv_pixel_shuffle(vit_out + t * in_tile + p->C /* skip CLS */, p->grid, p->C, p->factor, p->v1,
+                         sh + (size_t)t * n * p->width);
+    mv_layernorm(sh, sh, (int)rows, p->width, p->ln_w, p->ln_b, PROJ_LN_EPS);
+    mv_linear(pool, mid, sh, (int)rows, &p->fc1, p->fc1_b);
+    mv_gelu_erf(mid, rows * p->H);
+    mv_linear(pool, out, mid, (int)rows, &p->fc2, p->fc2_b);
     free(sh);
     free(mid);
     return MV_OK;
@@ -117,13 +118,15 @@ mv_status mv_vision_encode(const mv_internvit *vit, const mv_projector *proj, mv
     if (tokens != proj->grid * proj->grid + 1 || C != proj->C)
         return mv_set_error(err, MV_ERR_ARG, "vision: encoder output [%d, %d] does not match the projector input [%d, %d]",
                             tokens, C, proj->grid * proj->grid + 1, proj->C);
-    float *hidden = malloc((size_t)tokens * C * sizeof(float));
+    const int batch = n_tiles < MV_VIT_BATCH_TILES ? n_tiles : MV_VIT_BATCH_TILES;
+    float *hidden = malloc((size_t)(batch > 0 ? batch : 1) * tokens * C * sizeof(float));
     if (!hidden) return mv_set_error(err, MV_ERR_NOMEM, "out of memory for the vision encoder output");
     mv_status rc = MV_OK;
     const size_t tile_px = (size_t)3 * S * S, tile_out = (size_t)proj->tokens * proj->H;
-    for (int t = 0; t < n_tiles && rc == MV_OK; t++) {
-        rc = mv_internvit_forward(vit, pool, pixel_values + t * tile_px, 1, hidden, err);
-        if (rc == MV_OK) rc = mv_projector_forward(proj, pool, hidden, 1, out + t * tile_out, err);
+    for (int t = 0; t < n_tiles && rc == MV_OK; t += batch) {
+        const int k = n_tiles - t < batch ? n_tiles - t : batch;
+        rc = mv_internvit_forward(vit, pool, pixel_values + t * tile_px, k, hidden, err);
+        if (rc == MV_OK) rc = mv_projector_forward(proj, pool, hidden, k, out + t * tile_out, err);
     }
     free(hidden);
     return rc;
