@@ -98,8 +98,8 @@ static void tile(const float *x, int ldx, int rows, const float *panel, int ldp,
 }
 
 /* One register tile of P·V with V rows of dtype t read in place (no panel to pack: V is k-major). */
-INLINE void pv_tile(const float *p, int ldp, int rows, const void *v, size_t ldv, int keys, float *out, int ldo,
-                    int ncols, const mv_dtype t) {
+INLINE void pv_tile(const float *p, int ldp, int rows, const void *v, const mv_dtype t, size_t ldv, int keys,
+                    float *out, int ldo, int ncols) {
 #define PV_CASE(R)                                                                                          \
     case R:                                                                                                 \
         if (ncols >= NR) tile_r(p, ldp, v, (int)ldv, keys, out, ldo, ncols, NULL, 0, R, 1, t);              \
@@ -114,17 +114,7 @@ INLINE void pv_tile(const float *p, int ldp, int rows, const void *v, size_t ldv
 
 static void pv(const float *p, int ldp, int rows, const void *v, mv_dtype t, size_t ldv, int keys, int d, float *out,
                int ldo) {
-    const size_t es = mv_dtype_size(t);
-    for (int j0 = 0; j0 < d; j0 += NR)
-        for (int m = 0; m < rows; m += MR) {
-            const float *pm = p + (size_t)m * ldp;
-            const void *vj = (const char *)v + (size_t)j0 * es;
-            float *om = out + (size_t)m * ldo + j0;
-            const int r = rows - m < MR ? rows - m : MR, nc = d - j0 < NR ? d - j0 : NR;
-            if (t == MV_F16) pv_tile(pm, ldp, r, vj, ldv, keys, om, ldo, nc, MV_F16);
-            else if (t == MV_BF16) pv_tile(pm, ldp, r, vj, ldv, keys, om, ldo, nc, MV_BF16);
-            else pv_tile(pm, ldp, r, vj, ldv, keys, om, ldo, nc, MV_F32);
-        }
+    pv_blocks(p, ldp, rows, v, t, ldv, keys, d, out, ldo, NR, MR, pv_tile);
 }
 
 static float hsum(__m256 v) {

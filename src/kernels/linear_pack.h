@@ -1,5 +1,6 @@
-/* linear_pack.h — portable weight-panel packing, included by each ISA file so the compiler
- * specialises it with that file's flags. Converts W rows to f32 exactly and stores them k-major. */
+/* linear_pack.h — portable drivers included by each ISA file so the compiler specialises them with
+ * that file's flags: weight-panel packing (W rows to f32 exactly, stored k-major) and the blocking of
+ * attention's P·V over the ISA's register tile. */
 #ifndef MV_LINEAR_PACK_H
 #define MV_LINEAR_PACK_H
 
@@ -44,6 +45,27 @@ static inline void pack_panels_generic(const mv_matrix *w, int n0, int nrows, in
             for (int k = 0; k < kc; k++) memcpy(&d[(size_t)k * nr], src + 4 * (size_t)k, 4);
         }
     }
+}
+
+/* out[rows, d] = P · V by register tiles of mr rows × nr columns; tile(…, t, …) computes one tile with
+ * V rows of dtype t read in place. Each call names t as a constant, so an always-inline tile is
+ * specialised per V dtype. */
+typedef void (*pv_tile_fn)(const float *p, int ldp, int rows, const void *v, mv_dtype t, size_t ldv, int keys,
+                           float *out, int ldo, int ncols);
+static inline __attribute__((always_inline)) void pv_blocks(const float *p, int ldp, int rows, const void *v,
+                                                             mv_dtype t, size_t ldv, int keys, int d, float *out,
+                                                             int ldo, int nr, int mr, pv_tile_fn tile) {
+    const size_t es = mv_dtype_size(t);
+    for (int j0 = 0; j0 < d; j0 += nr)
+        for (int m = 0; m < rows; m += mr) {
+            const float *pm = p + (size_t)m * ldp;
+            const void *vj = (const char *)v + (size_t)j0 * es;
+            float *om = out + (size_t)m * ldo + j0;
+            const int r = rows - m < mr ? rows - m : mr, nc = d - j0 < nr ? d - j0 : nr;
+            if (t == MV_F16) tile(pm, ldp, r, vj, MV_F16, ldv, keys, om, ldo, nc);
+            else if (t == MV_BF16) tile(pm, ldp, r, vj, MV_BF16, ldv, keys, om, ldo, nc);
+            else tile(pm, ldp, r, vj, MV_F32, ldv, keys, om, ldo, nc);
+        }
 }
 
 #endif
