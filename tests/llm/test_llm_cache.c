@@ -1,15 +1,20 @@
 /* test_llm_cache.c — KV-cache behaviour of the decoder on tiny-qwen2 (img_astronaut, 310 positions):
  * one-call vs chunked vs token-by-token prefill agree, truncate + re-forward reproduces the logits,
- * overflow gives MV_ERR_CONTEXT with the cache untouched, bad token ids / configs give clear errors. */
+ * for an F32 and for an F16 cache (prefill widens the F16 cache, decode reads it in place: both see
+ * the same stored values, so they agree as closely as with F32; the F16 logits differ from the F32
+ * ones by the rounding, measurably but little), overflow gives MV_ERR_CONTEXT with the cache
+ * untouched, bad token ids / configs / cache dtypes give clear errors. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "llm_fixture.h"
 
 /* Prefill emb[0..n) in pieces of the given sizes (the last repeats); logits of the last position. */
-static int prefill_in_pieces(llm_fixture *fx, const float *emb, int n, const int *sizes, int n_sizes, float *logits) {
+static int prefill_in_pieces(llm_fixture *fx, mv_dtype t, const float *emb, int n, const int *sizes, int n_sizes,
+                             float *logits) {
     const int H = mv_llm_hidden(fx->llm);
-    mv_kv_cache *kv = mv_kv_create(fx->llm, n, MV_F32);
+    mv_kv_cache *kv = mv_kv_create(fx->llm, n, t);
     mv_error err = { 0 };
     int ok = kv != NULL;
     for (int s = 0, i = 0; ok && s < n; i++) {
@@ -24,14 +29,27 @@ static int prefill_in_pieces(llm_fixture *fx, const float *emb, int n, const int
     return ok;
 }
 
-static void check_chunking(llm_fixture *fx, const float *emb, int n, const float *ref) {
+static void check_chunking(llm_fixture *fx, mv_dtype t, const float *emb, int n, const float *ref) {
     const int V = mv_llm_vocab(fx->llm);
     float *got = malloc((size_t)V * sizeof *got);
     const int uneven[] = { 1, 100, 37, 173 }, one[] = { 1 }, big[] = { 300, 10 };
-    if (prefill_in_pieces(fx, emb, n, uneven, 4, got)) mvt_allclose("chunks 1+100+37+172", got, ref, (size_t)V, 1e-5, 0);
-    if (prefill_in_pieces(fx, emb, n, big, 2, got)) mvt_allclose("chunks 300+10", got, ref, (size_t)V, 1e-5, 0);
-    if (prefill_in_pieces(fx, emb, n, one, 1, got)) mvt_allclose("token by token", got, ref, (size_t)V, 1e-5, 0);
+    const char *name = t == MV_F16 ? "f16" : "f32";
+    char what[64];
+    snprintf(what, sizeof what, "%s chunks 1+100+37+172", name);
+    if (prefill_in_pieces(fx, t, emb, n, uneven, 4, got)) mvt_allclose(what, got, ref, (size_t)V, 1e-5, 0);
+    snprintf(what, sizeof what, "%s chunks 300+10", name);
+    if (prefill_in_pieces(fx, t, emb, n, big, 2, got)) mvt_allclose(what, got, ref, (size_t)V, 1e-5, 0);
+    snprintf(what, sizeof what, "%s token by token", name);
+    if (prefill_in_pieces(fx, t, emb, n, one, 1, got)) mvt_allclose(what, got, ref, (size_t)V, 1e-5, 0);
     free(got);
+}
+
+/* The F16 cache's logits against the F32 cache's: close, and not identical (the cache is rounded). */
+static void check_f16_vs_f32(const float *ref16, const float *ref, int V) {
+    double worst = 0;
+    for (int i = 0; i < V; i++) worst = fmax(worst, fabs((double)ref16[i] - ref[i]));
+    CHECK(worst > 0 && worst < 1e-2, "F16 vs F32 cache: max |logit diff| %.3g, expected in (0, 1e-2)", worst);
+    printf("F16 vs F32 cache: max |logit diff| %.3g\n", worst);
 }
 
 /* Truncating to a prefix and forwarding the rest again must give the same logits. */
@@ -47,7 +65,7 @@ static void check_truncate(llm_fixture *fx, mv_kv_cache *kv, const float *emb, i
         CHECK(mv_kv_len(kv) == keep[i], "length %d after truncate(%d)", mv_kv_len(kv), keep[i]);
         CHECK(mv_llm_forward(fx->llm, fx->pool, kv, emb + (size_t)keep[i] * H, n - keep[i], got, &err) == MV_OK, "%s", err.message);
         char what[64];
-        snprintf(what, sizeof what, "truncate to %d + re-forward", keep[i]);
+        snprintf(what, sizeof what, "%s truncate to %d + re-forward", mv_kv_dtype(kv) == MV_F16 ? "f16" : "f32", keep[i]);
         /* Re-forwarding 1 token takes the small-M matmul path, the reference took the tiled one: the
          * FP32 sums are ordered differently, so allow the same 1e-5 as the chunked prefills above. */
         mvt_allclose(what, got, ref, (size_t)V, 1e-5, 0);
@@ -69,6 +87,7 @@ static void check_errors(llm_fixture *fx, const float *emb, int n) {
     rc = mv_llm_forward(fx->llm, fx->pool, small, emb, 0, NULL, &err);
     CHECK(rc == MV_ERR_ARG, "n = 0: %s", mv_status_name(rc));
     mv_kv_free(small);
+    CHECK(!mv_kv_create(fx->llm, 8, MV_BF16) && !mv_kv_create(fx->llm, 8, MV_I8), "cache dtypes other than F32/F16 refused");
 
     float row[2 * 64];
     const int32_t bad_hi[] = { 5, V }, bad_neg[] = { -1 };
@@ -99,19 +118,27 @@ int main(void) {
     float *emb = llm_prompt_embeds(&fx, st, &ids, &n);
     const int V = mv_llm_vocab(fx.llm);
     float *ref = malloc((size_t)V * sizeof *ref);
-    mv_kv_cache *kv = mv_kv_create(fx.llm, n, MV_F32);
-    CHECK(emb && ref && kv && n > 64 && mv_llm_hidden(fx.llm) == 64, "setup");
-    if (emb && ref && kv && n > 64 && mv_llm_hidden(fx.llm) == 64) {
+    float *ref16 = malloc((size_t)V * sizeof *ref16);
+    mv_kv_cache *kv = mv_kv_create(fx.llm, n, MV_F32), *kv16 = mv_kv_create(fx.llm, n, MV_F16);
+    CHECK(emb && ref && ref16 && kv && kv16 && n > 64 && mv_llm_hidden(fx.llm) == 64, "setup");
+    if (emb && ref && ref16 && kv && kv16 && n > 64 && mv_llm_hidden(fx.llm) == 64) {
+        CHECK(mv_kv_dtype(kv) == MV_F32 && mv_kv_dtype(kv16) == MV_F16, "cache dtypes");
         CHECK_OK(mv_llm_forward(fx.llm, fx.pool, kv, emb, n, ref, &err), &err);
+        CHECK_OK(mv_llm_forward(fx.llm, fx.pool, kv16, emb, n, ref16, &err), &err);
         float *gold = mvt_tensor_f32(st, "logits_last", NULL);
         if (gold) mvt_allclose("logits_last", ref, gold, (size_t)V, 1e-4, 1e-4);
         free(gold);
-        check_chunking(&fx, emb, n, ref);
+        check_f16_vs_f32(ref16, ref, V);
+        check_chunking(&fx, MV_F32, emb, n, ref);
+        check_chunking(&fx, MV_F16, emb, n, ref16);
         check_truncate(&fx, kv, emb, n, ref);
+        check_truncate(&fx, kv16, emb, n, ref16);
         check_errors(&fx, emb, n);
     }
     mv_kv_free(kv);
+    mv_kv_free(kv16);
     free(ref);
+    free(ref16);
     free(emb);
     free(ids);
     mv_st_close(st);
