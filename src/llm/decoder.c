@@ -275,25 +275,11 @@ static void project_qkv(fwd *f, const mv_llm_layer *L, int n) {
     }
 }
 
-/* n values into a cache row of dtype t; float16 saturates at ±65504 rather than becoming infinite
- * (an infinite key would turn every score of its head into NaN). */
-static void store_row(void *dst, mv_dtype t, const float *src, size_t n) {
-    if (t == MV_F32) {
-        memcpy(dst, src, n * sizeof *src);
-        return;
-    }
-    uint16_t *h = dst;
-    for (size_t i = 0; i < n; i++) h[i] = mv_f32_to_f16(fmaxf(-65504.f, fminf(65504.f, src[i])));
-}
-
 /* Row r's (rotated) keys and values to position pos of kv. */
 static void store_kv_row(fwd *f, mv_kv_cache *kv, int layer, int pos, int r) {
     const mv_llm *m = f->m;
-    const size_t hd = (size_t)m->head_dim, kvd = (size_t)m->n_kv_heads * hd, row = (size_t)pos * hd * mv_dtype_size(kv->dtype);
-    for (int g = 0; g < m->n_kv_heads; g++) {
-        store_row((char *)mv_kv_k(kv, layer, g) + row, kv->dtype, f->k + r * kvd + g * hd, hd);
-        store_row((char *)mv_kv_v(kv, layer, g) + row, kv->dtype, f->v + r * kvd + g * hd, hd);
-    }
+    const size_t hd = (size_t)m->head_dim, kvd = (size_t)m->n_kv_heads * hd;
+    for (int g = 0; g < m->n_kv_heads; g++) mv_kv_store(kv, layer, g, pos, f->k + r * kvd + g * hd, f->v + r * kvd + g * hd);
 }
 
 /* Append the chunk's keys and values at cache positions p0.. (batch: each row to its own cache). */

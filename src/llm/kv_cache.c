@@ -7,6 +7,7 @@
  * (at 2000 positions of Qwen2-0.5B: 49 → 25 MB, a tenth of the 8-bit weights); its 11-bit mantissa
  * is the rounding llama.cpp's default cache applies too. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "llm/llm_impl.h"
 
@@ -28,6 +29,28 @@ mv_kv_cache *mv_kv_create(const mv_llm *llm, int capacity, mv_dtype dtype) {
         return NULL;
     }
     return kv;
+}
+
+/* n values into a cache row of dtype t; float16 saturates at ±65504 rather than becoming infinite
+ * (an infinite key would turn every score of its head into NaN). A NaN stays NaN, as in F32. */
+static void store_row(void *dst, mv_dtype t, const float *src, size_t n) {
+    if (t == MV_F32) {
+        memcpy(dst, src, n * sizeof *src);
+        return;
+    }
+    uint16_t *h = dst;
+    for (size_t i = 0; i < n; i++) {
+        float x = src[i];
+        if (x > 65504.f) x = 65504.f;
+        else if (x < -65504.f) x = -65504.f;
+        h[i] = mv_f32_to_f16(x);
+    }
+}
+
+void mv_kv_store(mv_kv_cache *kv, int layer, int head, int pos, const float *k, const float *v) {
+    const size_t hd = (size_t)kv->head_dim, row = (size_t)pos * hd * mv_dtype_size(kv->dtype);
+    store_row((char *)mv_kv_k(kv, layer, head) + row, kv->dtype, k, hd);
+    store_row((char *)mv_kv_v(kv, layer, head) + row, kv->dtype, v, hd);
 }
 
 void mv_kv_free(mv_kv_cache *kv) {

@@ -86,6 +86,9 @@ static inline void *mv_kv_k(const mv_kv_cache *kv, int layer, int head) {
 static inline void *mv_kv_v(const mv_kv_cache *kv, int layer, int head) {
     return (char *)kv->v + mv_kv_offset(kv, layer, head);
 }
+/* One (layer, kv head)'s head_dim keys and values to position pos, converted to the cache's dtype
+ * (F16: nearest, saturating at ±65504; NaN kept). */
+void mv_kv_store(mv_kv_cache *kv, int layer, int head, int pos, const float *k, const float *v);
 
 /* Loader helpers for family files: the tensor name is printf-formatted. */
 mv_status mv_llm_get_matrix(const mv_weights *w, mv_matrix *m, int rows, int cols, mv_error *err,

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "llm/llm_impl.h"
 #include "llm_fixture.h"
 
 /* Prefill emb[0..n) in pieces of the given sizes (the last repeats); logits of the last position. */
@@ -107,6 +108,27 @@ static void check_errors(llm_fixture *fx, const float *emb, int n) {
     CHECK(rc == MV_ERR_FORMAT && !m && strstr(err.message, "gate_proj"), "wrong intermediate_size: %s (%s)", mv_status_name(rc), err.message);
 }
 
+/* F16 storage: nearest rounding, saturation at the largest finite half instead of infinity, NaN kept. */
+static void check_f16_store(llm_fixture *fx) {
+    mv_kv_cache *kv = mv_kv_create(fx->llm, 4, MV_F16);
+    CHECK(kv != NULL, "F16 cache");
+    if (!kv) return;
+    const int d = fx->llm->head_dim;
+    float *k = calloc((size_t)d, sizeof *k), *v = calloc((size_t)d, sizeof *v);
+    const float kin[5] = { 1e6f, -70000.f, 1.0f + 1.0f / 2048, 65519.f, NAN };
+    const uint16_t kwant[5] = { 0x7bff, 0xfbff, 0x3c00 /* ties to even */, 0x7bff, 0 };
+    memcpy(k, kin, sizeof kin);
+    v[0] = 0.333333343f;
+    mv_kv_store(kv, 1, 0, 2, k, v);
+    const uint16_t *kh = (const uint16_t *)mv_kv_k(kv, 1, 0) + 2 * (size_t)d, *vh = (const uint16_t *)mv_kv_v(kv, 1, 0) + 2 * (size_t)d;
+    for (int i = 0; i < 4; i++) CHECK(kh[i] == kwant[i], "key %g stored as 0x%04x, expected 0x%04x", kin[i], kh[i], kwant[i]);
+    CHECK((kh[4] & 0x7c00) == 0x7c00 && (kh[4] & 0x03ff), "NaN stored as 0x%04x", kh[4]);
+    CHECK(vh[0] == 0x3555 && vh[1] == 0, "value 1/3 stored as 0x%04x (0x3555), 0 as 0x%04x", vh[0], vh[1]);
+    free(k);
+    free(v);
+    mv_kv_free(kv);
+}
+
 int main(void) {
     llm_fixture fx;
     mv_safetensors *st = NULL;
@@ -134,6 +156,7 @@ int main(void) {
         check_truncate(&fx, kv, emb, n, ref);
         check_truncate(&fx, kv16, emb, n, ref16);
         check_errors(&fx, emb, n);
+        check_f16_store(&fx);
     }
     mv_kv_free(kv);
     mv_kv_free(kv16);
