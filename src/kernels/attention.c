@@ -110,9 +110,9 @@ void mv_attention_stream_ref(float *out, int out_stride, const float *q, int q_s
         double sum = 0;
         memset(o, 0, (size_t)d * sizeof *o);
         for (int j = 0, n = att_keys(i, nk, causal, q_offset); j < n; j++) {
-            const size_t kj = (size_t)j * kv_stride, vj = kj;
+            const size_t row = (size_t)j * kv_stride;
             float sc = 0.f;
-            for (int c = 0; c < d; c++) sc += qi[c] * kv_elem(k, t, kj + c);
+            for (int c = 0; c < d; c++) sc += qi[c] * kv_elem(k, t, row + c);
             sc *= scale;
             if (sc > mx) { /* new maximum: rescale what was summed so far (exp(-inf) = 0 on the first key) */
                 float c = expf(mx - sc);
@@ -122,7 +122,7 @@ void mv_attention_stream_ref(float *out, int out_stride, const float *q, int q_s
             }
             float p = expf(sc - mx);
             sum += p;
-            for (int c = 0; c < d; c++) o[c] += p * kv_elem(v, t, vj + c);
+            for (int c = 0; c < d; c++) o[c] += p * kv_elem(v, t, row + c);
         }
         float inv = (float)(1.0 / sum);
         for (int c = 0; c < d; c++) o[c] *= inv;
@@ -171,23 +171,6 @@ static const float *mh_values(const mh_job *j, int g) {
     return j->vp ? j->vp + (size_t)g * j->nk * j->d : (const float *)kv_head(j, j->v, g); /* F32 when no vp */
 }
 
-/* The reference head kernel on f32 rows: a half-precision head is widened into the scratch after its
- * nk scores first (mh_alloc sized it so). */
-static void mh_item_ref(const mh_job *j, float *out, const float *q, const void *k, const void *v, int rows, int off,
-                        float *s) {
-    int stride = j->kv_stride;
-    if (j->kv_t != MV_F32) {
-        float *kw = s + j->nk, *vw = kw + (size_t)j->nk * j->d;
-        copy_rows(kw, k, j->kv_t, j->kv_stride, j->nk, j->d);
-        copy_rows(vw, v, j->kv_t, j->kv_stride, j->nk, j->d);
-        k = kw;
-        v = vw;
-        stride = j->d;
-    }
-    mv_attention_head_ref(out, j->out_stride, q, j->q_stride, k, v, stride, rows, j->nk, j->d, j->scale, j->causal, off,
-                          s);
-}
-
 static void mh_item(void *ctx, int item, int thread) {
     const mh_job *j = ctx;
     /* Head by head, so one head's K/V stay in cache across its blocks; within a head the last blocks
@@ -201,8 +184,9 @@ static void mh_item(void *ctx, int item, int thread) {
     if (!s)
         mv_attention_stream_ref(out, j->out_stride, q, j->q_stride, k, v, j->kv_t, j->kv_stride, rows, j->nk, j->d,
                                 j->scale, j->causal, off);
-    else if (!j->isa)
-        mh_item_ref(j, out, q, k, v, rows, off, s);
+    else if (!j->isa) /* F32 rows here: mh_widen converted a half-precision cache first */
+        mv_attention_head_ref(out, j->out_stride, q, j->q_stride, k, v, j->kv_stride, rows, j->nk, j->d, j->scale,
+                              j->causal, off, s);
     else { /* the query block is copied next to its scores for the same reason as mh_pack */
         float *qb = s + (size_t)ATT_BLOCK_Q * j->nk_pad;
         copy_rows(qb, q, MV_F32, j->q_stride, rows, j->d);
@@ -246,10 +230,44 @@ static void mh_alloc(mh_job *j, int threads) {
         free(j->kp);
         j->kp = j->vp = NULL;
     }
-    /* grouped decode: group × nk scores; the reference: nk scores, then a half-precision head widened */
-    j->scratch_len = j->isa ? (size_t)j->nk * (size_t)j->group
-                            : (size_t)j->nk * (j->kv_t == MV_F32 ? 1 : 1 + 2 * (size_t)j->d);
+    j->scratch_len = (size_t)j->nk * (size_t)(j->isa ? j->group : 1); /* grouped decode: group × nk scores */
     j->scratch = malloc((size_t)threads * j->scratch_len * sizeof(float));
+}
+
+/* The reference kernel reads f32 rows: a half-precision K/V is widened once, each KV head to
+ * contiguous [nk, d] rows (all K heads, then all V heads), and the job then reads those. */
+typedef struct widen_job {
+    const mh_job *j;
+    float *dst;
+} widen_job;
+
+static void mh_widen_head(void *ctx, int g, int thread) {
+    (void)thread;
+    const widen_job *w = ctx;
+    const mh_job *j = w->j;
+    const size_t head = (size_t)j->nk * j->d, n_kv = (size_t)(j->n_heads / j->group);
+    copy_rows(w->dst + (size_t)g * head, kv_head(j, j->k, g), j->kv_t, j->kv_stride, j->nk, j->d);
+    copy_rows(w->dst + (n_kv + (size_t)g) * head, kv_head(j, j->v, g), j->kv_t, j->kv_stride, j->nk, j->d);
+}
+
+/* Returns the buffer to free; NULL when there is nothing to widen, or no memory (the scratch is then
+ * dropped, so mh_item streams the half-precision rows directly). */
+static float *mh_widen(mh_job *j, mv_pool *pool) {
+    if (j->isa || j->kv_t == MV_F32) return NULL;
+    const size_t head = (size_t)j->nk * j->d, n_kv = (size_t)(j->n_heads / j->group);
+    widen_job w = { j, malloc(2 * n_kv * head * sizeof(float)) };
+    if (!w.dst) {
+        free(j->scratch);
+        j->scratch = NULL;
+        return NULL;
+    }
+    mv_pool_for(pool, (int)n_kv, mh_widen_head, &w);
+    j->k = w.dst;
+    j->v = w.dst + n_kv * head;
+    j->kv_t = MV_F32;
+    j->kv_stride = j->d;
+    j->kv_head_stride = head;
+    return w.dst;
 }
 
 void mv_attention_mh(const mv_gemm_isa *isa, softmax_fn softmax, mv_pool *pool, float *out, int out_stride,
@@ -261,9 +279,11 @@ void mv_attention_mh(const mv_gemm_isa *isa, softmax_fn softmax, mv_pool *pool, 
                  n_heads / n_kv_heads, head_dim, nq, nk, 0, (nq + ATT_BLOCK_Q - 1) / ATT_BLOCK_Q, causal, q_offset,
                  scale, NULL, NULL, NULL, 0 };
     mh_alloc(&j, mv_pool_threads(pool));
+    float *wide = j.scratch ? mh_widen(&j, pool) : NULL;
     if (j.kp) mv_pool_for(pool, n_kv_heads, mh_pack, &j);
     if (isa && !j.kp && j.scratch) mv_pool_for(pool, n_kv_heads * nq, mh_item_grouped, &j);
     else mv_pool_for(pool, n_heads * j.n_blocks, mh_item, &j);
     free(j.kp);
     free(j.scratch);
+    free(wide);
 }

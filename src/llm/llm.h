@@ -30,6 +30,8 @@ void mv_llm_free(mv_llm *llm);
  * (llm_quant.c); matrices already quantized in the checkpoint, or whose width is not a multiple of
  * the 32-weight block, stay as they are. The mmapped originals are no longer read afterwards. */
 mv_status mv_llm_quantize(mv_llm *llm, mv_qtype qtype, mv_pool *pool, mv_error *err);
+/* 1 when the model's decoder matrices are quantized (at load, or in the checkpoint). */
+int mv_llm_is_quantized(const mv_llm *llm);
 
 int mv_llm_hidden(const mv_llm *llm);
 int mv_llm_vocab(const mv_llm *llm);
@@ -48,8 +50,6 @@ mv_status mv_llm_embed(const mv_llm *llm, const int32_t *ids, int n, float *out,
 mv_kv_cache *mv_kv_create(const mv_llm *llm, int capacity, mv_dtype dtype);
 /* The dtype keys and values are stored as. */
 mv_dtype mv_kv_dtype(const mv_kv_cache *kv);
-/* 1 when the model's decoder matrices are quantized (at load, or in the checkpoint). */
-int mv_llm_is_quantized(const mv_llm *llm);
 void mv_kv_free(mv_kv_cache *kv);
 int mv_kv_len(const mv_kv_cache *kv);
 int mv_kv_capacity(const mv_kv_cache *kv);
