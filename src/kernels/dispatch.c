@@ -64,7 +64,7 @@ void mv_linear(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *
     if (w->bf16 && M >= MV_BF16_MIN_M && strcmp(mv_bf16_kernel(), "none") != 0 &&
         mv_linear_bf16(pool, y, x, M, w->bf16, bias))
         return;
-    if (w->qtype != MV_Q_NONE && M <= MV_QGEMV_MAX_M) { /* decode: integer dot products (quant.c) */
+    if (w->qtype != MV_Q_NONE && mv_linear_q_handles(M)) { /* integer dot products (quant.c) */
         mv_linear_q(pool, y, x, M, w, bias);
         return;
     }

@@ -49,7 +49,9 @@ static void quantize_block_q8(const float *v, int8_t *q, uint16_t *scale) {
 /* Q4 (symmetric, 16 levels, u = q + 8): the weight of largest magnitude goes to the side with the
  * extra level (q = −8). Sixteen levels are coarse, so rather than d = w_max / −8 alone, a few
  * divisors around 8 are tried, each followed by the least-squares scale for its codes
- * (d = Σwq / Σq²), and the pair with the smallest squared error (with d rounded to F16) is kept. */
+ * (d = Σwq / Σq²), and the pair with the smallest squared error (with d rounded to F16) is kept.
+ * The plain pair (d = F16(w_max / −8), its codes) is a candidate too: rounding the least-squares d
+ * to F16 can leave every searched pair a hair worse than it, and the search must never lose to it. */
 enum { Q4_TRIES = 5 };
 
 static void quantize_block_q4(const float *v, uint8_t *packed, uint16_t *scale) {
@@ -58,8 +60,12 @@ static void quantize_block_q4(const float *v, uint8_t *packed, uint16_t *scale) 
         if (fabsf(v[i]) > fabsf(vmax)) vmax = v[i];
     float q[MV_QBLOCK], best[MV_QBLOCK] = { 0 }; /* codes as floats: the loop stays vectorizable */
     *scale = 0;
-    for (int c = 0; c < Q4_TRIES && vmax != 0; c++) {
-        const float mult = (-8.5f + 0.25f * (float)c) / vmax; /* divisors −8.5 … −7.5 */
+    const uint16_t plain = mv_f32_to_f16(vmax / -8.0f);
+    for (int c = 0; c <= Q4_TRIES && vmax != 0; c++) {
+        const int is_plain = c == Q4_TRIES;
+        if (is_plain && mv_f16_to_f32(plain) == 0) break; /* underflowed: the searched pairs stand */
+        const float mult = is_plain ? 1.0f / mv_f16_to_f32(plain)
+                                    : (-8.5f + 0.25f * (float)c) / vmax; /* divisors −8.5 … −7.5 */
         float sxq = 0, sqq = 0, p1[8] = { 0 }, p2[8] = { 0 }; /* 8 partial sums: vectorizable without -ffast-math */
         for (int i = 0; i < MV_QBLOCK; i++) q[i] = round_clamp_f(v[i] * mult, -8, 7);
         for (int i = 0; i < MV_QBLOCK; i += 8)
@@ -72,7 +78,7 @@ static void quantize_block_q4(const float *v, uint8_t *packed, uint16_t *scale) 
             sqq += p2[l];
         }
         float unused;
-        const uint16_t h = block_scale(sqq > 0 ? sxq / sqq : 0, &unused);
+        const uint16_t h = is_plain ? plain : block_scale(sqq > 0 ? sxq / sqq : 0, &unused);
         const float d = mv_f16_to_f32(h);
         const float err = d * d * sqq - 2 * d * sxq; /* Σ(w − dq)² minus the constant Σw² */
         if (err < best_err) {
@@ -253,6 +259,102 @@ static void qgemv_item(void *ctx, int block, int thread) {
     j->isa->rows(j->w, j->acts, j->stride, j->R, n0, n1, j->bias, j->y, j->w->rows);
 }
 
+/* ------------------------------------------------------------------ prefill: integer GEMM */
+
+enum {
+    QGEMM_BLOCK_M = 512, /* x rows per work item: each packed panel is reused this often */
+    QGEMM_PANELS = 2,    /* panels (of the ISA's gemm_nr columns) per work item */
+    QGEMM_KBLOCKS = 8,   /* blocks of k per packed panel: two panels stay in L1 while the rows pass */
+    QGEMM_ACT_ROWS = 16, /* x rows quantized per work item */
+};
+
+typedef struct qgemm_job {
+    const mv_qgemv_isa *isa;
+    const mv_matrix *w;
+    const float *x, *bias;
+    float *y;
+    mv_qacts acts;
+    int M, blocks_n;
+    char *panels; /* QGEMM_PANELS panels per pool thread */
+    size_t panels_bytes;
+} qgemm_job;
+
+static void qgemm_act_item(void *ctx, int item, int thread) {
+    (void)thread;
+    const qgemm_job *j = ctx;
+    const int m1 = (item + 1) * QGEMM_ACT_ROWS < j->M ? (item + 1) * QGEMM_ACT_ROWS : j->M;
+    for (int m = item * QGEMM_ACT_ROWS; m < m1; m++)
+        j->isa->gemm_act(j->w->qtype, j->x + (size_t)m * j->acts.K, j->acts.K, &j->acts, m);
+}
+
+/* Ask for weight rows [c0, c0 + ncols), blocks [b0, b0 + nblk), ahead of their packing: the pack reads
+ * a short run of each of many rows, a pattern the hardware prefetchers do not follow. */
+static void prefetch_panel(const mv_matrix *w, int c0, int ncols, int b0, int nblk) {
+    const int nb = w->cols / MV_QBLOCK;
+    const size_t row_bytes = mv_q_row_bytes(w->qtype, w->cols), block_bytes = row_bytes / (size_t)nb;
+    for (int c = 0; c < ncols; c++) {
+        const char *codes = (const char *)w->data + (size_t)(c0 + c) * row_bytes + (size_t)b0 * block_bytes;
+        for (size_t off = 0; off < (size_t)nblk * block_bytes; off += 64) __builtin_prefetch(codes + off, 0, 2);
+        __builtin_prefetch((const char *)w->scales + ((size_t)(c0 + c) * (size_t)nb + (size_t)b0) * 2, 0, 2);
+    }
+}
+
+static void qgemm_item(void *ctx, int item, int thread) {
+    const qgemm_job *j = ctx;
+    const mv_qgemv_isa *isa = j->isa;
+    const int N = j->w->rows, nr = isa->gemm_nr, nb = j->acts.nb;
+    const int m0 = (item / j->blocks_n) * QGEMM_BLOCK_M, m1 = m0 + QGEMM_BLOCK_M < j->M ? m0 + QGEMM_BLOCK_M : j->M;
+    const int n0 = (item % j->blocks_n) * nr * QGEMM_PANELS;
+    char *panels = j->panels + (size_t)thread * j->panels_bytes;
+    const int panels_here = (N - n0 + nr - 1) / nr < QGEMM_PANELS ? (N - n0 + nr - 1) / nr : QGEMM_PANELS;
+    for (int b0 = 0; b0 < nb; b0 += QGEMM_KBLOCKS) {
+        const int nblk = nb - b0 < QGEMM_KBLOCKS ? nb - b0 : QGEMM_KBLOCKS;
+        const size_t panel_bytes = (size_t)nblk * isa->gemm_block_bytes;
+        for (int p = 0; p < panels_here; p++) {
+            const int c0 = n0 + p * nr, ncols = N - c0 < nr ? N - c0 : nr;
+            char *panel = panels + (size_t)p * panel_bytes;
+            isa->gemm_pack(j->w, c0, ncols, b0, nblk, panel);
+            /* the next panel's weights travel while this one's tiles run */
+            const int next_p = p + 1 < panels_here ? p + 1 : 0, next_b0 = p + 1 < panels_here ? b0 : b0 + nblk;
+            if (next_b0 < nb) {
+                const int next_c0 = n0 + next_p * nr;
+                prefetch_panel(j->w, next_c0, N - next_c0 < nr ? N - next_c0 : nr, next_b0,
+                               nb - next_b0 < QGEMM_KBLOCKS ? nb - next_b0 : QGEMM_KBLOCKS);
+            }
+            for (int m = m0; m < m1; m += isa->gemm_mr)
+                isa->gemm_tile(&j->acts, m, m1 - m < isa->gemm_mr ? m1 - m : isa->gemm_mr, b0, panel, nblk,
+                               j->y + (size_t)m * N + c0, N, ncols, j->bias ? j->bias + c0 : NULL, b0 > 0);
+        }
+    }
+}
+
+int mv_qgemm(const mv_qgemv_isa *isa, mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w,
+                 const float *bias) {
+    const int K = w->cols, N = w->rows, nb = K / MV_QBLOCK, threads = mv_pool_threads(pool);
+    const int nc = isa->gemm_nr * QGEMM_PANELS;
+    qgemm_job j = { isa, w, x, bias, y, { NULL, NULL, NULL, K, nb }, M, (N + nc - 1) / nc, NULL,
+                    QGEMM_PANELS * QGEMM_KBLOCKS * isa->gemm_block_bytes };
+    j.acts.codes = malloc((size_t)M * (size_t)K + 1);
+    j.acts.corr = malloc((size_t)M * (size_t)nb * sizeof *j.acts.corr + 1);
+    j.acts.d = malloc((size_t)M * (size_t)nb * sizeof *j.acts.d + 1);
+    j.panels = aligned_alloc(64, j.panels_bytes * (size_t)threads);
+    const int ok = j.acts.codes && j.acts.corr && j.acts.d && j.panels;
+    if (ok) {
+        mv_pool_for(pool, (M + QGEMM_ACT_ROWS - 1) / QGEMM_ACT_ROWS, qgemm_act_item, &j);
+        mv_pool_for(pool, j.blocks_n * ((M + QGEMM_BLOCK_M - 1) / QGEMM_BLOCK_M), qgemm_item, &j);
+    }
+    free(j.acts.codes);
+    free(j.acts.corr);
+    free(j.acts.d);
+    free(j.panels);
+    return ok;
+}
+
+int mv_linear_q_handles(int M) {
+    const mv_qgemv_isa *isa = qgemv_isa();
+    return M <= MV_QGEMV_MAX_M || (isa && isa->gemm_tile);
+}
+
 void mv_linear_q(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias) {
     const mv_qgemv_isa *isa = qgemv_isa();
     if (!isa) {
@@ -261,6 +363,7 @@ void mv_linear_q(mv_pool *pool, float *y, const float *x, int M, const mv_matrix
     }
     const int K = w->cols, N = w->rows;
     if (M <= 0 || N <= 0) return;
+    if (M > MV_QGEMV_MAX_M && isa->gemm_tile && mv_qgemm(isa, pool, y, x, M, w, bias)) return;
     const size_t stride = (isa->act_bytes(K) + 63) & ~(size_t)63;
     void *acts = aligned_alloc(64, stride * MV_QGEMV_MAX_M);
     if (!acts) {

@@ -6,7 +6,8 @@
  *   Q4: codes U8 [rows, K/2], weight = d · (u − 8), u in [0, 15]; in block b, byte j (0 ≤ j < 16) holds
  *       weight j in its low nibble and weight j + 16 in its high nibble (d = w_absmax_signed / −8).
  * Decode (few rows of x) quantizes x per block to int8 and runs integer dot products (AVX512-VNNI,
- * AVX2 maddubs, or plain C); longer inputs dequantize weight panels into the FP32 tiled GEMM. */
+ * AVX2 maddubs, or plain C). Longer inputs do the same through an integer GEMM over packed weight
+ * panels where the CPU has AVX512-VNNI, and otherwise dequantize weight panels into the FP32 tiled GEMM. */
 #ifndef MV_KERNELS_QUANT_H
 #define MV_KERNELS_QUANT_H
 
@@ -36,6 +37,9 @@ void mv_matrix_row_f32(const mv_matrix *w, int row, float *dst);
 void mv_q_quantize_matrix(mv_pool *pool, const mv_matrix *src, mv_qtype t, void *codes, uint16_t *scales,
                           mv_matrix *out);
 
+/* Whether mv_linear_q has an integer kernel for M rows of x on this CPU: decode sizes everywhere,
+ * longer inputs where the ISA has an integer GEMM (AVX512-VNNI); mv_linear dequantizes otherwise. */
+int mv_linear_q_handles(int M);
 /* mv_linear for a quantized w (mv_linear forwards here). */
 void mv_linear_q(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias);
 /* The plain C reference of the integer path: x quantized per block to int8 (d = max|x| / 127), exact

@@ -84,4 +84,4 @@ static void rows(const mv_matrix *w, const void *acts, size_t stride, int R, int
 #undef ROWS_CASE
 }
 
-const mv_qgemv_isa mv_qgemv_avx2 = { "avx2", act_bytes, act_prep, rows };
+const mv_qgemv_isa mv_qgemv_avx2 = { .name = "avx2", .act_bytes = act_bytes, .act_prep = act_prep, .rows = rows };

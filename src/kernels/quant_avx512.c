@@ -24,29 +24,34 @@ static size_t act_bytes(int K) {
 
 static __mmask16 mask16(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
 
+/* One block of 32 activations to int8 codes (first 16 at lo, last 16 at hi); returns Σcodes. */
+static int32_t quantize_block(const float *x, int8_t *lo, int8_t *hi, float *d) {
+    const __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+    float mult;
+    mv_qact_block_scale(amax, d, &mult);
+    const __m512 vm = _mm512_set1_ps(mult);
+    const __m512i cmin = _mm512_set1_epi32(-127), cmax = _mm512_set1_epi32(127);
+    __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, vm)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, vm));
+    q0 = _mm512_min_epi32(_mm512_max_epi32(q0, cmin), cmax);
+    q1 = _mm512_min_epi32(_mm512_max_epi32(q1, cmin), cmax);
+    _mm_storeu_si128((__m128i *)lo, _mm512_cvtepi32_epi8(q0));
+    _mm_storeu_si128((__m128i *)hi, _mm512_cvtepi32_epi8(q1));
+    return _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+}
+
 static void act_prep(mv_qtype t, const float *x, int K, void *act) {
     const int nb = K / MV_QBLOCK, np = (nb + 1) / 2, off = mv_q_code_offset(t);
     int8_t *codes = act;
     int32_t *corr = (int32_t *)(codes + (size_t)np * 64);
     float *dxl = (float *)(corr + (size_t)np * 16);
     memset(act, 0, act_bytes(K));
-    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
     for (int b = 0; b < nb; b++) {
-        const __m512 v0 = _mm512_loadu_ps(x + (size_t)b * MV_QBLOCK), v1 = _mm512_loadu_ps(x + (size_t)b * MV_QBLOCK + 16);
-        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
-        float d, mult;
-        mv_qact_block_scale(amax, &d, &mult);
-        const __m512 vm = _mm512_set1_ps(mult);
-        __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, vm)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, vm));
-        q0 = _mm512_min_epi32(_mm512_max_epi32(q0, lo), hi);
-        q1 = _mm512_min_epi32(_mm512_max_epi32(q1, lo), hi);
         const int p = b / 2, half = b % 2;
         /* Q8: natural order (block b+half at byte 32·half); Q4: low 16 at 16·half, high 16 at 32 + 16·half */
         int8_t *dst_lo = codes + (size_t)p * 64 + (t == MV_Q8 ? 32 : 16) * half;
-        int8_t *dst_hi = dst_lo + (t == MV_Q8 ? 16 : 32);
-        _mm_storeu_si128((__m128i *)dst_lo, _mm512_cvtepi32_epi8(q0));
-        _mm_storeu_si128((__m128i *)dst_hi, _mm512_cvtepi32_epi8(q1));
-        const int32_t sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+        float d;
+        const int32_t sum = quantize_block(x + (size_t)b * MV_QBLOCK, dst_lo, dst_lo + (t == MV_Q8 ? 16 : 32), &d);
         const int lane0 = (t == MV_Q8 ? 8 : 4) * half;
         corr[(size_t)p * 16 + lane0] = -off * sum;
         for (int l = 0; l < 16; l++)
@@ -124,4 +129,141 @@ static void rows(const mv_matrix *w, const void *acts, size_t stride, int R, int
 #undef ROWS_CASE
 }
 
-const mv_qgemv_isa mv_qgemv_avx512vnni = { "avx512vnni", act_bytes, act_prep, rows };
+/* ------------------------------------------------------------------ prefill GEMM
+ * A panel holds GEMM_NR = 32 weight columns; per block of 32 k: the codes as unsigned bytes in VNNI
+ * order, [8 groups of 4 k][32 columns][4 bytes] (two zmm per group), then the 32 columns' scales as
+ * f32. The tile broadcasts 4 activation codes of a row and multiplies them into both column vectors;
+ * each block's int32 sums start at the row's −offset·Σx, and are scaled (weight scale × activation
+ * scale) into FP32 accumulators once per block. */
+enum { GEMM_MR = 4, GEMM_NV = 3, GEMM_NR = 16 * GEMM_NV, GEMM_GROUP_BYTES = 4 * GEMM_NR, GEMM_CODE_BYTES = 8 * GEMM_GROUP_BYTES };
+#define GEMM_BLOCK_BYTES ((size_t)GEMM_CODE_BYTES + GEMM_NR * sizeof(float))
+
+static void gemm_act(mv_qtype t, const float *x, int K, const mv_qacts *a, int m) {
+    const int nb = K / MV_QBLOCK, off = mv_q_code_offset(t);
+    int8_t *codes = a->codes + (size_t)m * a->K;
+    for (int b = 0; b < nb; b++) {
+        float *d = a->d + (size_t)m * a->nb + b;
+        int8_t *q = codes + (size_t)b * MV_QBLOCK;
+        a->corr[(size_t)m * a->nb + b] = -off * quantize_block(x + (size_t)b * MV_QBLOCK, q, q + 16, d);
+    }
+}
+
+/* 16 columns' blocks (as 16 × 8 dwords of 4 k codes; a[i] holds columns 2i and 2i+1, 8 dwords each)
+ * to the panel's order: out[g] = dword g of columns 0..15. Three rounds of two-source permutes
+ * (a butterfly: 4 dwords × 4 columns, then 2 × 8, then 1 × 16); vpgatherdd did the same 8× slower. */
+static void transpose_16x8(const __m512i a[8], __m512i out[8]) {
+    static const int32_t i1[2][16] = { { 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27 },
+                                       { 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31 } };
+    static const int32_t i2[2][16] = { { 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29 },
+                                       { 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31 } };
+    static const int32_t i3[2][16] = { { 0, 2, 16, 18, 8, 10, 24, 26, 4, 6, 20, 22, 12, 14, 28, 30 },
+                                       { 1, 3, 17, 19, 9, 11, 25, 27, 5, 7, 21, 23, 13, 15, 29, 31 } };
+    __m512i b[8], c[8];
+    for (int h = 0; h < 2; h++)
+        for (int i = 0; i < 4; i++) b[i + 4 * h] = _mm512_permutex2var_epi32(a[i], _mm512_loadu_si512(i1[h]), a[i + 4]);
+    for (int h = 0; h < 2; h++)
+        for (int j = 0; j < 8; j += (j % 4 == 1) ? 3 : 1) /* j = 0, 1, 4, 5 */
+            c[j + 2 * h] = _mm512_permutex2var_epi32(b[j], _mm512_loadu_si512(i2[h]), b[j + 2]);
+    for (int h = 0; h < 2; h++)
+        for (int m = 0; m < 4; m++) out[2 * m + h] = _mm512_permutex2var_epi32(c[2 * m], _mm512_loadu_si512(i3[h]), c[2 * m + 1]);
+}
+
+/* One column's block codes as a 256-bit half in k order: Q8 as stored (signed), Q4 unpacked to one
+ * nibble a byte (unsigned). A missing column (src NULL) reads as zeros. */
+static __m256i column_codes(const uint8_t *src, int q4) {
+    if (!q4) return src ? _mm256_loadu_si256((const __m256i *)src) : _mm256_setzero_si256();
+    const __m128i v = src ? _mm_loadu_si128((const __m128i *)src) : _mm_setzero_si128(), nib = _mm_set1_epi8(0x0F);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), nib), _mm_and_si128(v, nib));
+}
+
+/* Padding columns (beyond ncols) get zero codes and scales; their sums are never stored. */
+static void gemm_pack(const mv_matrix *w, int n0, int ncols, int b0, int nblk, void *panel) {
+    const int nb = w->cols / MV_QBLOCK, q4 = w->qtype == MV_Q4;
+    const size_t row_bytes = mv_q_row_bytes(w->qtype, w->cols), block_bytes = q4 ? 16 : 32;
+    const __m512i shift = _mm512_set1_epi8(q4 ? 0 : (char)0x80); /* Q8 codes to q + 128 */
+    for (int h = 0; h < GEMM_NV; h++) {
+        const int cn = ncols - 16 * h < 0 ? 0 : ncols - 16 * h < 16 ? ncols - 16 * h : 16; /* 0: zeros */
+        const uint8_t *src[16];
+        const char *scale_src[16]; /* F16 scales; the mmap may leave them unaligned */
+        for (int c = 0; c < cn; c++) {
+            src[c] = (const uint8_t *)w->data + (size_t)(n0 + 16 * h + c) * row_bytes + (size_t)b0 * block_bytes;
+            scale_src[c] = (const char *)w->scales + ((size_t)(n0 + 16 * h + c) * (size_t)nb + (size_t)b0) * 2;
+        }
+        for (int bi = 0; bi < nblk; bi++) {
+            uint8_t *dst = (uint8_t *)panel + (size_t)bi * GEMM_BLOCK_BYTES + 64 * h;
+            __m512i a[8], out[8];
+            for (int i = 0; i < 8; i++) {
+                const int c = 2 * i;
+                const __m256i lo = column_codes(c < cn ? src[c] + (size_t)bi * block_bytes : NULL, q4);
+                const __m256i hi = column_codes(c + 1 < cn ? src[c + 1] + (size_t)bi * block_bytes : NULL, q4);
+                a[i] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+            }
+            transpose_16x8(a, out);
+            for (int g = 0; g < 8; g++) _mm512_store_si512(dst + g * GEMM_GROUP_BYTES, _mm512_xor_si512(out[g], shift));
+            uint16_t sc[16] = { 0 };
+            for (int c = 0; c < cn; c++) memcpy(&sc[c], scale_src[c] + 2 * (size_t)bi, 2);
+            _mm512_store_ps(dst + GEMM_CODE_BYTES, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sc)));
+        }
+    }
+}
+
+static __mmask16 col_mask(int ncols, int c) { return ncols <= 16 * c ? 0 : mask16(ncols - 16 * c); }
+
+INLINE void gemm_tile_r(const mv_qacts *a, int m, int b0, const uint8_t *panel, int nblk, float *y, int ldy,
+                        int ncols, const float *bias, int accumulate, const int R) {
+    __m512 acc[GEMM_MR][GEMM_NV];
+    const int8_t *xq[GEMM_MR];
+    const int32_t *corr[GEMM_MR];
+    const float *dx[GEMM_MR];
+    for (int r = 0; r < R; r++) {
+        for (int v = 0; v < GEMM_NV; v++) acc[r][v] = _mm512_setzero_ps();
+        xq[r] = a->codes + (size_t)(m + r) * a->K + (size_t)b0 * MV_QBLOCK;
+        corr[r] = a->corr + (size_t)(m + r) * a->nb + b0;
+        dx[r] = a->d + (size_t)(m + r) * a->nb + b0;
+    }
+    for (int bi = 0; bi < nblk; bi++) {
+        const uint8_t *pw = panel + (size_t)bi * GEMM_BLOCK_BYTES;
+        __m512i s[GEMM_MR][GEMM_NV];
+        for (int r = 0; r < R; r++)
+            for (int v = 0; v < GEMM_NV; v++) s[r][v] = _mm512_set1_epi32(corr[r][bi]);
+        for (int g = 0; g < 8; g++) {
+            __m512i wv[GEMM_NV];
+            for (int v = 0; v < GEMM_NV; v++) wv[v] = _mm512_load_si512(pw + g * GEMM_GROUP_BYTES + 64 * v);
+            for (int r = 0; r < R; r++) {
+                int32_t x4;
+                memcpy(&x4, xq[r] + (size_t)bi * MV_QBLOCK + 4 * g, 4);
+                const __m512i xb = _mm512_set1_epi32(x4);
+                for (int v = 0; v < GEMM_NV; v++) s[r][v] = _mm512_dpbusd_epi32(s[r][v], wv[v], xb);
+            }
+        }
+        __m512 dw[GEMM_NV];
+        for (int v = 0; v < GEMM_NV; v++) dw[v] = _mm512_load_ps(pw + GEMM_CODE_BYTES + 64 * v);
+        for (int r = 0; r < R; r++) {
+            const __m512 d = _mm512_set1_ps(dx[r][bi]);
+            for (int v = 0; v < GEMM_NV; v++)
+                acc[r][v] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(s[r][v]), dw[v]), d, acc[r][v]);
+        }
+    }
+    for (int v = 0; v < GEMM_NV; v++) {
+        const __mmask16 k = col_mask(ncols, v);
+        const __m512 b = bias && !accumulate ? _mm512_maskz_loadu_ps(k, bias + 16 * v) : _mm512_setzero_ps();
+        for (int r = 0; r < R; r++) {
+            float *dst = y + (size_t)r * ldy + 16 * v;
+            _mm512_mask_storeu_ps(dst, k, _mm512_add_ps(accumulate ? _mm512_maskz_loadu_ps(k, dst) : b, acc[r][v]));
+        }
+    }
+}
+
+static void gemm_tile(const mv_qacts *a, int m, int rows, int b0, const void *panel, int nblk, float *y, int ldy,
+                      int ncols, const float *bias, int accumulate) {
+    switch (rows) {
+    case 1: gemm_tile_r(a, m, b0, panel, nblk, y, ldy, ncols, bias, accumulate, 1); break;
+    case 2: gemm_tile_r(a, m, b0, panel, nblk, y, ldy, ncols, bias, accumulate, 2); break;
+    case 3: gemm_tile_r(a, m, b0, panel, nblk, y, ldy, ncols, bias, accumulate, 3); break;
+    case 4: gemm_tile_r(a, m, b0, panel, nblk, y, ldy, ncols, bias, accumulate, 4); break;
+    default: break;
+    }
+}
+
+const mv_qgemv_isa mv_qgemv_avx512vnni = { "avx512vnni", act_bytes, act_prep, rows, GEMM_MR, GEMM_NR,
+                                           GEMM_BLOCK_BYTES, gemm_act, gemm_pack, gemm_tile };

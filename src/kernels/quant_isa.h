@@ -10,6 +10,15 @@
 /* The decode path handles up to this many rows of x per weight pass. */
 enum { MV_QGEMV_MAX_M = 4 };
 
+/* Rows of x quantized per block for the prefill product: codes int8 [M][K] in natural k order, and per
+ * row and block corr = −offset·Σcodes (mv_q_code_offset) and the activation scale d. */
+typedef struct mv_qacts {
+    int8_t *codes;
+    int32_t *corr;
+    float *d;
+    int K, nb; /* row strides: codes K, corr and d nb = K / MV_QBLOCK */
+} mv_qacts;
+
 /* An integer decode kernel set. An "activation" is one row of x prepared for the kernel in a scratch
  * area of act_bytes(K) bytes (64-byte aligned). */
 typedef struct mv_qgemv_isa {
@@ -21,9 +30,27 @@ typedef struct mv_qgemv_isa {
      * activation r at acts + r * act_stride. */
     void (*rows)(const mv_matrix *w, const void *acts, size_t act_stride, int R, int n0, int n1, const float *bias,
                  float *y, int ldy);
+    /* Prefill (NULL where the ISA has none): the driver in quant.c quantizes every row of x once
+     * (mv_qacts), packs panels of gemm_nr weight columns × a run of blocks (gemm_block_bytes per block)
+     * and runs a register tile of up to gemm_mr rows over each. */
+    int gemm_mr, gemm_nr;
+    size_t gemm_block_bytes;
+    /* Row m of x[K] quantized for weights of type t into acts (codes, corr, d at row m). */
+    void (*gemm_act)(mv_qtype t, const float *x, int K, const mv_qacts *acts, int m);
+    /* Weight rows [n0, n0 + ncols) (ncols ≤ gemm_nr), blocks [b0, b0 + nblk), into panel. */
+    void (*gemm_pack)(const mv_matrix *w, int n0, int ncols, int b0, int nblk, void *panel);
+    /* y[r, c] (+)= Σ over the panel's blocks for rows [m, m + rows) (rows ≤ gemm_mr), columns c < ncols;
+     * accumulate: add to y, else store with bias (may be NULL) added. */
+    void (*gemm_tile)(const mv_qacts *acts, int m, int rows, int b0, const void *panel, int nblk, float *y,
+                      int ldy, int ncols, const float *bias, int accumulate);
 } mv_qgemv_isa;
 
 extern const mv_qgemv_isa mv_qgemv_avx512vnni, mv_qgemv_avx2;
+
+/* y[M, N] = x · wᵀ (+ bias) through isa's prefill kernels (isa->gemm_tile non-NULL), any M; returns 0,
+ * with nothing written, when scratch memory is short. */
+int mv_qgemm(const mv_qgemv_isa *isa, mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w,
+             const float *bias);
 
 /* Activation quantization shared by every ISA so their codes agree bit for bit: the block's scale
  * d = amax / 127 and multiplier 127 / amax (0 for an all-zero block); code = round-half-even(x · mult). */

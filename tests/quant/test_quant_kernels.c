@@ -101,7 +101,7 @@ static void run_isa_rows(const mv_qgemv_isa *isa, const qmat *q, const float *x,
 }
 
 int main(void) {
-    static const int Ks[] = { 32, 96, 544, 896, 1056 }, Ns[] = { 1, 5, 33, 130 }, Ms[] = { 1, 2, 3, 4, 5, 17 };
+    static const int Ks[] = { 32, 96, 544, 896, 1056 }, Ns[] = { 1, 5, 33, 130 }, Ms[] = { 1, 2, 3, 4, 5, 17, 519 };
     static const mv_qtype types[] = { MV_Q8, MV_Q4 };
     mv_pool *pools[2] = { mv_pool_create(1), mv_pool_create(2) };
     const mv_qgemv_isa *isas[2];
@@ -109,7 +109,8 @@ int main(void) {
     __builtin_cpu_init();
     if (cpu_has_avx512() && __builtin_cpu_supports("avx512vnni")) isas[n_isas++] = &mv_qgemv_avx512vnni;
     if (cpu_has_avx2()) isas[n_isas++] = &mv_qgemv_avx2;
-    printf("dispatch: %s; integer kernels tested directly: %d\n", mv_kernels_isa(), n_isas);
+    printf("dispatch: %s; integer kernels tested directly: %d; integer prefill GEMM dispatched: %s\n", mv_kernels_isa(),
+           n_isas, mv_linear_q_handles(MV_QGEMV_MAX_M + 1) ? "yes" : "no");
     double worst_isa = 0, worst_disp = 0, worst_act = 0;
     int cases = 0;
     for (size_t ti = 0; ti < 2; ti++)
@@ -136,20 +137,24 @@ int main(void) {
                         CHECK(a <= 1, "%s M=%d K=%d N=%d: int8 activations moved the result %.3f× past the bound", tn,
                               M, K, N, a);
                         if (a > worst_act) worst_act = a;
-                        for (int i = 0; i < n_isas; i++) {
-                            memset(got, 0xff, (size_t)M * N * sizeof *got);
-                            run_isa_rows(isas[i], &q, x, M, bp, got);
-                            double e = linear_rel_err(got, ref, x, q.deq, bp, M, K, N);
-                            CHECK(e <= 1e-5, "%s %s M=%d K=%d N=%d bias=%d: rel err %g vs the integer reference",
-                                  isas[i]->name, tn, M, K, N, b, e);
-                            if (!(e <= worst_isa)) worst_isa = e;
-                            cases++;
-                        }
+                        for (int i = 0; i < n_isas; i++)
+                            for (int gemm = 0; gemm < 2; gemm++) {
+                                if (gemm && (!isas[i]->gemm_tile || M <= MV_QGEMV_MAX_M)) continue;
+                                memset(got, 0xff, (size_t)M * N * sizeof *got);
+                                if (gemm) CHECK(mv_qgemm(isas[i], pools[1], got, x, M, &q.w, bp), "qgemm scratch");
+                                else run_isa_rows(isas[i], &q, x, M, bp, got);
+                                double e = linear_rel_err(got, ref, x, q.deq, bp, M, K, N);
+                                CHECK(e <= 1e-5, "%s%s %s M=%d K=%d N=%d bias=%d: rel err %g vs the integer reference",
+                                      isas[i]->name, gemm ? " gemm" : "", tn, M, K, N, b, e);
+                                if (!(e <= worst_isa)) worst_isa = e;
+                                cases++;
+                            }
                         for (int t = 0; t < 2; t++) {
                             memset(got, 0xff, (size_t)M * N * sizeof *got);
                             mv_linear(pools[t], got, x, M, &q.w, bp);
-                            /* decode sizes take the integer path, longer inputs the dequantized float GEMM */
-                            double e = linear_rel_err(got, M <= MV_QGEMV_MAX_M ? ref : fref, x, q.deq, bp, M, K, N);
+                            /* decode sizes take the integer path, longer inputs the integer GEMM where the
+                             * CPU has one (AVX512-VNNI), else the dequantized float GEMM */
+                            double e = linear_rel_err(got, mv_linear_q_handles(M) ? ref : fref, x, q.deq, bp, M, K, N);
                             CHECK(e <= 1e-5, "mv_linear %s M=%d K=%d N=%d bias=%d threads=%d: rel err %g", tn, M, K, N,
                                   b, t + 1, e);
                             if (!(e <= worst_disp)) worst_disp = e;
