@@ -264,7 +264,7 @@ static void qgemv_item(void *ctx, int block, int thread) {
 enum {
     QGEMM_BLOCK_M = 512, /* x rows per work item: each packed panel is reused this often */
     QGEMM_PANELS = 2,    /* panels (of the ISA's gemm_nr columns) per work item */
-    QGEMM_KBLOCKS = 8,   /* blocks of k per packed panel: two panels stay in L1 while the rows pass */
+    QGEMM_KBLOCKS = 8,   /* blocks of k per packed panel: a panel stays in L1 while the rows pass */
     QGEMM_ACT_ROWS = 16, /* x rows quantized per work item */
 };
 
@@ -284,7 +284,7 @@ static void qgemm_act_item(void *ctx, int item, int thread) {
     const qgemm_job *j = ctx;
     const int m1 = (item + 1) * QGEMM_ACT_ROWS < j->M ? (item + 1) * QGEMM_ACT_ROWS : j->M;
     for (int m = item * QGEMM_ACT_ROWS; m < m1; m++)
-        j->isa->gemm_act(j->w->qtype, j->x + (size_t)m * j->acts.K, j->acts.K, &j->acts, m);
+        j->isa->gemm_act(j->w->qtype, j->x + (size_t)m * j->acts.K, &j->acts, m);
 }
 
 /* Ask for weight rows [c0, c0 + ncols), blocks [b0, b0 + nblk), ahead of their packing: the pack reads
@@ -329,7 +329,7 @@ static void qgemm_item(void *ctx, int item, int thread) {
 }
 
 int mv_qgemm(const mv_qgemv_isa *isa, mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w,
-                 const float *bias) {
+             const float *bias) {
     const int K = w->cols, N = w->rows, nb = K / MV_QBLOCK, threads = mv_pool_threads(pool);
     const int nc = isa->gemm_nr * QGEMM_PANELS;
     qgemm_job j = { isa, w, x, bias, y, { NULL, NULL, NULL, K, nb }, M, (N + nc - 1) / nc, NULL,

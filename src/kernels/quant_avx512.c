@@ -1,5 +1,6 @@
-/* quant_avx512.c — Q8/Q4 decode products with AVX512-VNNI: 64 weight codes (two blocks) per
- * vpdpbusd against int8 activations, one F16 scale per block applied in FP32.
+/* quant_avx512.c — Q8/Q4 products with AVX512-VNNI: for decode, 64 weight codes (two blocks) per
+ * vpdpbusd against int8 activations, one F16 scale per block applied in FP32; for prefill, an integer
+ * GEMM over packed weight panels (below).
  *
  * vpdpbusd multiplies unsigned by signed bytes, so the weights are the unsigned side: Q8 codes are
  * shifted by +128 (an xor), Q4 nibbles are already 0..15 (= q + 8). The shift times the block's sum of
@@ -130,18 +131,18 @@ static void rows(const mv_matrix *w, const void *acts, size_t stride, int R, int
 }
 
 /* ------------------------------------------------------------------ prefill GEMM
- * A panel holds GEMM_NR = 32 weight columns; per block of 32 k: the codes as unsigned bytes in VNNI
- * order, [8 groups of 4 k][32 columns][4 bytes] (two zmm per group), then the 32 columns' scales as
- * f32. The tile broadcasts 4 activation codes of a row and multiplies them into both column vectors;
+ * A panel holds GEMM_NR = 48 weight columns; per block of 32 k: the codes as unsigned bytes in VNNI
+ * order, [8 groups of 4 k][48 columns][4 bytes] (GEMM_NV = 3 zmm per group), then the 48 columns'
+ * scales as f32. The tile broadcasts 4 activation codes of a row and multiplies them into every column vector;
  * each block's int32 sums start at the row's −offset·Σx, and are scaled (weight scale × activation
  * scale) into FP32 accumulators once per block. */
 enum { GEMM_MR = 4, GEMM_NV = 3, GEMM_NR = 16 * GEMM_NV, GEMM_GROUP_BYTES = 4 * GEMM_NR, GEMM_CODE_BYTES = 8 * GEMM_GROUP_BYTES };
 #define GEMM_BLOCK_BYTES ((size_t)GEMM_CODE_BYTES + GEMM_NR * sizeof(float))
 
-static void gemm_act(mv_qtype t, const float *x, int K, const mv_qacts *a, int m) {
-    const int nb = K / MV_QBLOCK, off = mv_q_code_offset(t);
+static void gemm_act(mv_qtype t, const float *x, const mv_qacts *a, int m) {
+    const int off = mv_q_code_offset(t);
     int8_t *codes = a->codes + (size_t)m * a->K;
-    for (int b = 0; b < nb; b++) {
+    for (int b = 0; b < a->nb; b++) {
         float *d = a->d + (size_t)m * a->nb + b;
         int8_t *q = codes + (size_t)b * MV_QBLOCK;
         a->corr[(size_t)m * a->nb + b] = -off * quantize_block(x + (size_t)b * MV_QBLOCK, q, q + 16, d);

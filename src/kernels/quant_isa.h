@@ -35,8 +35,8 @@ typedef struct mv_qgemv_isa {
      * and runs a register tile of up to gemm_mr rows over each. */
     int gemm_mr, gemm_nr;
     size_t gemm_block_bytes;
-    /* Row m of x[K] quantized for weights of type t into acts (codes, corr, d at row m). */
-    void (*gemm_act)(mv_qtype t, const float *x, int K, const mv_qacts *acts, int m);
+    /* Row m of x (acts->K values) quantized for weights of type t into acts (codes, corr, d at row m). */
+    void (*gemm_act)(mv_qtype t, const float *x, const mv_qacts *acts, int m);
     /* Weight rows [n0, n0 + ncols) (ncols ≤ gemm_nr), blocks [b0, b0 + nblk), into panel. */
     void (*gemm_pack)(const mv_matrix *w, int n0, int ncols, int b0, int nblk, void *panel);
     /* y[r, c] (+)= Σ over the panel's blocks for rows [m, m + rows) (rows ≤ gemm_mr), columns c < ncols;

@@ -1,6 +1,7 @@
 /* test_quant_kernels.c — Q8/Q4 weights: the block formats' round-trip error, every integer decode
- * kernel the CPU can run against the plain C integer reference, the dispatched mv_linear (decode and
- * dequantizing GEMM paths) against the float reference over dequantized weights, and the bound the
+ * kernel and integer prefill GEMM the CPU can run against the plain C integer reference, the
+ * dispatched mv_linear (integer paths against that reference, the dequantizing GEMM against the float
+ * reference over dequantized weights), and the bound the
  * int8 activations must stay within. Odd sizes: block counts that are odd and cross the 16-block groups. */
 #include <math.h>
 #include <stdlib.h>
