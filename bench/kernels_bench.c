@@ -56,12 +56,11 @@ static int bench_linear(mv_pool *pool, int M, int K, int N, int reps) {
     double tr = skip_ref ? NAN : time_linear(mv_linear_ref, pool, y, x, M, &w, b, M > 1 ? 1 : reps);
     printf("mv_linear M=%-5d K=%-5d N=%-5d bf16: %s %8.2f GFLOP/s (%.3f ms) | ref %6.2f GFLOP/s | x%.1f\n", M, K,
            N, mv_kernels_isa(), flop / t * 1e-9, t * 1e3, flop / tr * 1e-9, tr / t);
-    w.bf16 = M >= MV_BF16_MIN_M ? mv_bf16_pack_create(&w) : NULL; /* precision bf16: BF16 activations */
-    if (w.bf16) {
+    w.bf16_act = 1; /* precision bf16: BF16 activations from MV_BF16_MIN_M rows */
+    if (M >= MV_BF16_MIN_M) {
         double tb = time_linear(mv_linear, pool, y, x, M, &w, b, reps);
         printf("  precision bf16 (%s kernel): %8.2f GFLOP/s (%.3f ms) | x%.2f the FP32 path\n", mv_bf16_kernel(),
                flop / tb * 1e-9, tb * 1e3, t / tb);
-        mv_bf16_pack_free((mv_bf16_pack *)w.bf16);
     }
     free(x); free(wf); free(b); free(y); free(wb);
     return 0;

@@ -69,9 +69,9 @@ typedef struct mv_model mv_model;
  * rows at a time) is bound by weight reads and always runs the FP32-activation path. */
 typedef enum mv_precision {
     MV_PRECISION_F32 = 0, /* reference: FP32 activations × checkpoint weights, FP32 accumulation */
-    MV_PRECISION_BF16     /* activations rounded to BF16, weights repacked as BF16 at load (extra memory:
-                             2 bytes per vision/projector/decoder-layer weight), FP32 accumulation;
-                             AMX or AVX512-BF16 when the CPU has them, else the same as F32 */
+    MV_PRECISION_BF16     /* activations rounded to BF16, weights read as BF16 (F16/F32 checkpoints
+                             rounded; no extra memory: panels are packed per product), FP32
+                             accumulation; AMX or AVX512-BF16 when the CPU has them, else as F32 */
 } mv_precision;
 
 /* How each session's KV cache stores keys and values. */
@@ -114,7 +114,6 @@ typedef struct mv_model_info {
     double load_ms;             /* time mv_model_load took */
     mv_precision precision;     /* as requested at load */
     const char *bf16_kernel;    /* BF16 products run on "amx", "avx512bf16" or "none" (= FP32 path) */
-    size_t bf16_pack_bytes;     /* memory the BF16 weight packs take (0 with MV_PRECISION_F32) */
     mv_kv_type kv_cache;        /* MV_KV_F32 or MV_KV_F16: what MV_KV_AUTO resolved to */
 } mv_model_info;
 

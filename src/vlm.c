@@ -64,7 +64,7 @@ static mv_status load_parts(mv_model *m, const mv_model_params *p, mv_error *err
     /* auto: the reference path keeps its exact cache; a fast path already trades exactness for speed */
     const int fast = m->precision == MV_PRECISION_BF16 || mv_llm_is_quantized(m->llm);
     m->kv_cache = p->kv_cache != MV_KV_AUTO ? p->kv_cache : fast ? MV_KV_F16 : MV_KV_F32;
-    if (m->precision == MV_PRECISION_BF16) return mv_model_pack_bf16(m, err);
+    if (m->precision == MV_PRECISION_BF16) return mv_model_mark_bf16(m, err);
     return MV_OK;
 }
 
@@ -87,7 +87,6 @@ mv_status mv_model_load(const char *dir, const mv_model_params *params, mv_model
 
 void mv_model_free(mv_model *m) {
     if (!m) return;
-    mv_model_free_packs(m);
     mv_pool_free(m->pool);
     mv_llm_free(m->llm);
     mv_projector_free(m->proj);
@@ -113,7 +112,6 @@ void mv_model_get_info(const mv_model *m, mv_model_info *info) {
     info->load_ms = m->load_ms;
     info->precision = m->precision;
     info->bf16_kernel = mv_bf16_kernel();
-    info->bf16_pack_bytes = m->pack_bytes;
     info->kv_cache = m->kv_cache;
 }
 

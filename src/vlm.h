@@ -33,15 +33,10 @@ struct mv_model {
     double load_ms;
     mv_precision precision;
     mv_kv_type kv_cache;   /* MV_KV_F32 or MV_KV_F16 (AUTO resolved at load) */
-    mv_bf16_pack **packs;  /* precision bf16: one per packed matrix (the matrices point at them) */
-    int n_packs;
-    size_t pack_bytes;
 };
 
-/* precision.c: attach BF16 packs to the vision, projector and decoder-layer matrices (in parallel on
- * m->pool), and release them. */
-mv_status mv_model_pack_bf16(mv_model *m, mv_error *err);
-void mv_model_free_packs(mv_model *m);
+/* precision.c: mark the vision, projector and decoder-layer float matrices for BF16 activations. */
+mv_status mv_model_mark_bf16(mv_model *m, mv_error *err);
 
 double mv_now_ms(void);
 

@@ -61,8 +61,8 @@ static const mv_gemm_isa *gemm_isa(void) {
 void mv_linear(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias) {
     /* precision bf16: large products take the BF16 kernel; without one (or without scratch memory)
      * they stay on the FP32 path below, which still reads the checkpoint's own weights. */
-    if (w->bf16 && M >= MV_BF16_MIN_M && strcmp(mv_bf16_kernel(), "none") != 0 &&
-        mv_linear_bf16(pool, y, x, M, w->bf16, bias))
+    if (w->bf16_act && M >= MV_BF16_MIN_M && strcmp(mv_bf16_kernel(), "none") != 0 &&
+        mv_linear_bf16(pool, y, x, M, w, bias))
         return;
     if (w->qtype != MV_Q_NONE && mv_linear_q_handles(M)) { /* integer dot products (quant.c) */
         mv_linear_q(pool, y, x, M, w, bias);

@@ -1,6 +1,7 @@
-/* gemm_bf16.c — the BF16-activation GEMM of precision bf16: weight packing (once, at load), the
- * portable C kernel, the choice between AMX / AVX512-BF16 / C, and the driver that rounds the
- * activations to BF16 once per product and splits the work into (row block × column block) items. */
+/* gemm_bf16.c — the BF16-activation GEMM of precision bf16: panel packing (per product, from the
+ * weights as stored: no copy of the model is kept), the portable C kernel, the choice between AMX /
+ * AVX512-BF16 / C, and the driver that rounds the activations to BF16 once per product and splits the
+ * work into (row block × column block) items. */
 #include <cpuid.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -10,8 +11,13 @@
 #include "kernels/kernels_isa.h"
 
 enum {
-    BLOCK_M = 192,        /* activation rows per work item (multiple of MV_BF16_MA and of 12) */
     PANELS_PER_ITEM = 2,  /* weight panels (of MV_BF16_NR columns) per work item */
+    ROW_QUANTUM = 96,     /* rows per item are a multiple of this: 12-row AVX-512 tiles, 32-row AMX blocks */
+    MIN_ROWS = 192,       /* fewer rows per item would not repay packing the item's panels */
+    MAX_ROWS = 1056,     /* one 448 tile (1025 rows) in one item, so its panels are packed once */
+    ITEMS_PER_THREAD = 4, /* when rows are split to balance the threads */
+    STEP_ROWS = 32,       /* rows run between two steps of packing the next panel slice (AMX: 32-row blocks) */
+    SLICE_WORDS = MV_BF16_KC / 2 * MV_BF16_NR, /* one packed panel slice */
     CONVERT_ROWS = 64,    /* activation rows per conversion work item */
 };
 
@@ -19,86 +25,97 @@ static int round_up(int v, int m) { return (v + m - 1) / m * m; }
 
 /* ------------------------------------------------------------------ packing */
 
-/* Row n of w as BF16 (exact for BF16 weights, round to nearest even otherwise), zero padded to Kp. */
-static void weight_row_bf16(const mv_matrix *w, int n, int Kp, uint16_t *row) {
-    const size_t K = (size_t)w->cols, base = (size_t)n * K;
-    if (w->dtype == MV_BF16) {
-        memcpy(row, (const uint16_t *)w->data + base, K * 2); /* memcpy: the mmap may be unaligned */
-    } else {
-        for (size_t k = 0; k < K; k++) {
-            uint16_t h;
-            float f;
-            if (w->dtype == MV_F16) memcpy(&h, (const uint16_t *)w->data + base + k, 2), f = mv_f16_to_f32(h);
-            else memcpy(&f, (const float *)w->data + base + k, 4);
-            row[k] = mv_f32_to_bf16(f);
+/* W[n, k] as BF16: exact for BF16 weights, round to nearest even otherwise; 0 past K. */
+static uint32_t weight_bf16(const mv_matrix *w, int n, int k) {
+    if (k >= w->cols) return 0;
+    const size_t i = (size_t)n * (size_t)w->cols + (size_t)k;
+    uint16_t h;
+    float f;
+    switch (w->dtype) { /* memcpy: the mmap may leave the data unaligned */
+    case MV_BF16: memcpy(&h, (const uint16_t *)w->data + i, 2); return h;
+    case MV_F16: memcpy(&h, (const uint16_t *)w->data + i, 2); return mv_f32_to_bf16(mv_f16_to_f32(h));
+    default: memcpy(&f, (const float *)w->data + i, 4); return mv_f32_to_bf16(f);
+    }
+}
+
+/* Packs the panel slice of columns [n0, n0 + MV_BF16_NR) × K [k0, k0 + kc) (layout in gemm_bf16.h)
+ * in steps, so that its weight reads (cold: a short run of each of 32 rows) can overlap the previous
+ * slice's products: with `simd`, BF16 weights go 16 K pairs at a time through a transpose (the steps);
+ * the rest (other dtypes, an odd last k, padding, rows past N) goes value by value when it finishes. */
+typedef struct slice_packer {
+    const mv_matrix *w;
+    uint32_t *panel;
+    int n0, k0, kc;
+    int groups, next_group; /* transposed groups of 16 K pairs: total, and the first not yet packed */
+} slice_packer;
+
+static void packer_start(slice_packer *sp, const mv_matrix *w, int n0, int k0, int kc, uint32_t *panel, int simd) {
+    const int K = w->cols, whole = w->dtype != MV_BF16 ? 0 : K - k0 >= kc ? kc / 2 : K > k0 ? (K - k0) / 2 : 0;
+    *sp = (slice_packer){ w, panel, n0, k0, kc, simd ? whole / 16 : 0, 0 };
+}
+
+static void packer_step(slice_packer *sp, int groups) {
+    const int g1 = sp->next_group + groups < sp->groups ? sp->next_group + groups : sp->groups;
+    if (g1 <= sp->next_group) return;
+    const uint16_t *src = (const uint16_t *)sp->w->data + (size_t)sp->n0 * (size_t)sp->w->cols + (size_t)sp->k0;
+    mv_bf16_pack_avx512(src + 32 * (size_t)sp->next_group, (size_t)sp->w->cols, sp->w->rows - sp->n0,
+                        16 * (g1 - sp->next_group), sp->panel + (size_t)16 * sp->next_group * MV_BF16_NR);
+    sp->next_group = g1;
+}
+
+/* Asks for the weights the next `groups` groups will read (each row's 64 bytes a group, maybe split over
+ * two cache lines), so that they arrive while other work runs. */
+static void packer_prefetch(const slice_packer *sp, int groups) {
+    const int g1 = sp->next_group + groups < sp->groups ? sp->next_group + groups : sp->groups;
+    const int rows = sp->w->rows - sp->n0 < MV_BF16_NR ? sp->w->rows - sp->n0 : MV_BF16_NR;
+    const char *src = (const char *)((const uint16_t *)sp->w->data + (size_t)sp->n0 * (size_t)sp->w->cols + (size_t)sp->k0);
+    if (g1 <= sp->next_group) return;
+    for (int j = 0; j < rows; j++) {
+        const uintptr_t a = (uintptr_t)(src + (size_t)j * (size_t)sp->w->cols * 2 + 64 * (size_t)sp->next_group);
+        const uintptr_t end = a + 64 * (size_t)(g1 - sp->next_group);
+        for (uintptr_t line = a & ~(uintptr_t)63; line < end; line += 64) __builtin_prefetch((const void *)line, 0, 3);
+    }
+}
+
+static void packer_finish(slice_packer *sp) {
+    packer_step(sp, sp->groups);
+    const mv_matrix *w = sp->w;
+    const int K = w->cols, kpairs = sp->kc / 2, done = 16 * sp->groups;
+    const int whole = w->dtype != MV_BF16 ? 0 : K - sp->k0 >= sp->kc ? kpairs : K > sp->k0 ? (K - sp->k0) / 2 : 0;
+    for (int j = 0; j < MV_BF16_NR; j++) {
+        const int n = sp->n0 + j;
+        uint32_t *dst = sp->panel + j;
+        if (n >= w->rows) {
+            for (int kp = done; kp < kpairs; kp++) dst[(size_t)kp * MV_BF16_NR] = 0;
+            continue;
         }
+        const char *row = (const char *)((const uint16_t *)w->data + (size_t)n * (size_t)K + (size_t)sp->k0);
+        int kp = done;
+        for (; kp < whole; kp++) memcpy(&dst[(size_t)kp * MV_BF16_NR], row + 4 * (size_t)kp, 4); /* little endian: even k low */
+        for (; kp < kpairs; kp++)
+            dst[(size_t)kp * MV_BF16_NR] = weight_bf16(w, n, sp->k0 + 2 * kp) | weight_bf16(w, n, sp->k0 + 2 * kp + 1) << 16;
     }
-    memset(row + K, 0, (size_t)(Kp - (int)K) * 2);
 }
-
-mv_bf16_pack *mv_bf16_pack_create(const mv_matrix *w) {
-    if (!w || w->rows <= 0 || w->cols <= 0 || !w->data) return NULL;
-    mv_bf16_pack *p = calloc(1, sizeof *p);
-    uint16_t *row = p ? calloc((size_t)round_up(w->cols, MV_BF16_KA), 2) : NULL;
-    if (!row) {
-        free(p);
-        return NULL;
-    }
-    p->N = w->rows;
-    p->K = w->cols;
-    p->Np = round_up(p->N, MV_BF16_NR);
-    p->Kp = round_up(p->K, MV_BF16_KA);
-    p->data = aligned_alloc(64, mv_bf16_pack_bytes(p)); /* a multiple of 64 bytes: NR pairs per K pair */
-    if (!p->data) {
-        free(row);
-        free(p);
-        return NULL;
-    }
-    const int kpairs = p->Kp / 2;
-    for (int n = 0; n < p->Np; n++) {
-        if (n < p->N) weight_row_bf16(w, n, p->Kp, row);
-        else memset(row, 0, (size_t)p->Kp * 2);
-        uint32_t *dst = p->data + (size_t)(n / MV_BF16_NR) * kpairs * MV_BF16_NR + n % MV_BF16_NR;
-        for (int kp = 0; kp < kpairs; kp++) { /* little endian: even k in the low half */
-            uint32_t pair;
-            memcpy(&pair, row + 2 * kp, 4);
-            dst[(size_t)kp * MV_BF16_NR] = pair;
-        }
-    }
-    free(row);
-    return p;
-}
-
-void mv_bf16_pack_free(mv_bf16_pack *p) {
-    if (!p) return;
-    free(p->data);
-    free(p);
-}
-
-size_t mv_bf16_pack_bytes(const mv_bf16_pack *p) { return p ? (size_t)p->Np * (size_t)p->Kp * 2 : 0; }
 
 /* ------------------------------------------------------------------ portable kernel */
 
 static float lo_f32(uint32_t pair) { return mv_bf16_to_f32((uint16_t)(pair & 0xFFFF)); }
 static float hi_f32(uint32_t pair) { return mv_bf16_to_f32((uint16_t)(pair >> 16)); }
 
-/* Same arithmetic as vdpbf16ps: exact BF16 products, FP32 sums, pair by pair. */
-static int block_ref(const mv_bf16_job *j, int m0, int m1, int p0, int p1) {
-    const int Kp = j->w->Kp, kpairs = Kp / 2;
-    for (int p = p0; p < p1; p++) {
-        const uint32_t *panel = j->w->data + (size_t)p * kpairs * MV_BF16_NR;
-        for (int c = 0; c < MV_BF16_NR && p * MV_BF16_NR + c < j->N; c++) {
-            const int n = p * MV_BF16_NR + c;
-            for (int m = m0; m < m1; m++) {
-                const uint16_t *xr = j->xb + (size_t)m * Kp;
-                float acc = 0.f;
-                for (int kp = 0; kp < kpairs; kp++) {
-                    uint32_t wp = panel[(size_t)kp * MV_BF16_NR + c];
-                    acc += mv_bf16_to_f32(xr[2 * kp]) * lo_f32(wp);
-                    acc += mv_bf16_to_f32(xr[2 * kp + 1]) * hi_f32(wp);
-                }
-                j->y[(size_t)m * j->N + n] = acc + (j->bias ? j->bias[n] : 0.f);
+/* Same arithmetic as vdpbf16ps: exact BF16 products, FP32 sums, pair by pair, onto bias or y. */
+static int block_ref(const mv_bf16_job *j, int m0, int m1, const uint32_t *panel, int n0, int k0, int kc) {
+    for (int c = 0; c < MV_BF16_NR && n0 + c < j->N; c++) {
+        const int n = n0 + c;
+        for (int m = m0; m < m1; m++) {
+            const uint16_t *xr = j->xb + (size_t)m * j->Kp + k0;
+            float *dst = j->y + (size_t)m * j->N + n;
+            float acc = k0 > 0 ? *dst : j->bias ? j->bias[n] : 0.f;
+            for (int kp = 0; kp < kc / 2; kp++) {
+                const uint32_t wp = panel[(size_t)kp * MV_BF16_NR + c];
+                acc += mv_bf16_to_f32(xr[2 * kp]) * lo_f32(wp);
+                acc += mv_bf16_to_f32(xr[2 * kp + 1]) * hi_f32(wp);
             }
+            *dst = acc;
         }
     }
     return 1;
@@ -146,11 +163,14 @@ const char *mv_bf16_kernel(void) {
 
 typedef struct bf16_run {
     mv_bf16_job job;
+    const mv_matrix *w;
     const float *x;
     mv_bf16_block_fn block;
-    int use_simd_convert;
+    int use_simd_convert; /* AVX-512 activation conversion and panel packing */
     int blocks_p;  /* column blocks (of PANELS_PER_ITEM panels) */
+    int rows;      /* rows per work item */
     int Mp;
+    uint32_t *panels; /* two panel slices per pool thread: in use, and being packed */
 } bf16_run;
 
 /* Rows [r0, r0 + CONVERT_ROWS) of the padded block: rows below M converted, the rest zeroed (AMX
@@ -158,7 +178,7 @@ typedef struct bf16_run {
 static void convert_item(void *ctx, int item, int thread) {
     (void)thread;
     bf16_run *r = ctx;
-    const int K = r->job.w->K, Kp = r->job.w->Kp;
+    const int K = r->w->cols, Kp = r->job.Kp;
     uint16_t *xb = (uint16_t *)r->job.xb;
     int r0 = item * CONVERT_ROWS, rend = r0 + CONVERT_ROWS < r->Mp ? r0 + CONVERT_ROWS : r->Mp;
     int r1 = rend < r->job.M ? rend : r->job.M;
@@ -170,36 +190,80 @@ static void convert_item(void *ctx, int item, int thread) {
     if (z0 < rend) memset(xb + (size_t)z0 * Kp, 0, (size_t)(rend - z0) * Kp * sizeof *xb);
 }
 
-static void gemm_item(void *ctx, int item, int thread) {
-    (void)thread;
-    const bf16_run *r = ctx;
-    const int np = r->job.w->Np / MV_BF16_NR;
-    int m0 = (item / r->blocks_p) * BLOCK_M, m1 = m0 + BLOCK_M < r->job.M ? m0 + BLOCK_M : r->job.M;
-    int p0 = (item % r->blocks_p) * PANELS_PER_ITEM, p1 = p0 + PANELS_PER_ITEM < np ? p0 + PANELS_PER_ITEM : np;
-    if (!r->block(&r->job, m0, m1, p0, p1)) block_ref(&r->job, m0, m1, p0, p1);
+static void run_block(const bf16_run *r, int m0, int m1, const slice_packer *sp) {
+    if (!r->block(&r->job, m0, m1, sp->panel, sp->n0, sp->k0, sp->kc))
+        block_ref(&r->job, m0, m1, sp->panel, sp->n0, sp->k0, sp->kc);
 }
 
-static int linear_bf16(mv_pool *pool, float *y, const float *x, int M, const mv_bf16_pack *w, const float *bias,
+/* Each panel slice (K chunks outer, the item's panels inner) is packed once per item and used by all
+ * the item's rows; the next slice is packed a few groups after each STEP_ROWS rows of the current one,
+ * its weights requested before those rows run, so that the cold reads overlap the products. */
+static void gemm_item(void *ctx, int item, int thread) {
+    const bf16_run *r = ctx;
+    const int np = (r->job.N + MV_BF16_NR - 1) / MV_BF16_NR, Kp = r->job.Kp;
+    const int m0 = (item / r->blocks_p) * r->rows, m1 = m0 + r->rows < r->job.M ? m0 + r->rows : r->job.M;
+    const int p0 = (item % r->blocks_p) * PANELS_PER_ITEM, p1 = p0 + PANELS_PER_ITEM < np ? p0 + PANELS_PER_ITEM : np;
+    const int steps = (m1 - m0 + STEP_ROWS - 1) / STEP_ROWS;
+    uint32_t *buf[2] = { r->panels + (size_t)thread * 2 * SLICE_WORDS, r->panels + ((size_t)thread * 2 + 1) * SLICE_WORDS };
+    slice_packer cur, next;
+    packer_start(&cur, r->w, p0 * MV_BF16_NR, 0, Kp < MV_BF16_KC ? Kp : MV_BF16_KC, buf[0], r->use_simd_convert);
+    packer_finish(&cur);
+    for (int s = 0;; s++) {
+        const int p = p0 + (s + 1) % (p1 - p0), k0 = (s + 1) / (p1 - p0) * MV_BF16_KC, more = k0 < Kp;
+        if (more) packer_start(&next, r->w, p * MV_BF16_NR, k0, Kp - k0 < MV_BF16_KC ? Kp - k0 : MV_BF16_KC,
+                               buf[(s + 1) % 2], r->use_simd_convert);
+        const int per_step = more ? (next.groups + steps - 1) / steps : 0;
+        for (int m = m0; m < m1; m += STEP_ROWS) {
+            if (more) packer_prefetch(&next, per_step);
+            run_block(r, m, m + STEP_ROWS < m1 ? m + STEP_ROWS : m1, &cur);
+            if (more) packer_step(&next, per_step);
+        }
+        if (!more) break;
+        packer_finish(&next);
+        cur = next;
+    }
+}
+
+/* All rows in one item when there are enough column blocks to keep the threads busy (each panel is
+ * then packed once per product); otherwise rows split into blocks of at least MIN_ROWS. */
+static int rows_per_item(int M, int blocks_p, int threads) {
+    const int want_row_blocks = (ITEMS_PER_THREAD * threads + blocks_p - 1) / blocks_p;
+    int rows = round_up((M + want_row_blocks - 1) / want_row_blocks, ROW_QUANTUM);
+    if (rows < MIN_ROWS) rows = MIN_ROWS;
+    return rows < MAX_ROWS ? rows : MAX_ROWS;
+}
+
+static int linear_bf16(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias,
                        bf16_kind kind) {
-    if (M <= 0) return 1;
-    bf16_run r = { { NULL, w, bias, y, M, w->N }, x, block_ref, kind != BF16_NONE, 0, round_up(M, MV_BF16_MA) };
+    if (M <= 0 || w->rows <= 0) return 1;
+    if (w->cols <= 0 || w->qtype != MV_Q_NONE) return 0;
+    const int threads = mv_pool_threads(pool);
+    bf16_run r = { { NULL, bias, y, M, w->rows, round_up(w->cols, MV_BF16_KA) }, w, x, block_ref, kind != BF16_NONE,
+                   0, 0, round_up(M, MV_BF16_MA), NULL };
     if (kind == BF16_AVX512) r.block = mv_bf16_block_avx512;
     if (kind == BF16_AMX) r.block = mv_bf16_block_amx;
-    uint16_t *xb = aligned_alloc(64, (size_t)r.Mp * (size_t)w->Kp * 2); /* Kp·2 bytes is a multiple of 64 */
-    if (!xb) return 0;
+    uint16_t *xb = aligned_alloc(64, (size_t)r.Mp * (size_t)r.job.Kp * 2); /* Kp·2 bytes is a multiple of 64 */
+    r.panels = aligned_alloc(64, (size_t)threads * 2 * SLICE_WORDS * sizeof *r.panels);
+    if (!xb || !r.panels) {
+        free(xb);
+        free(r.panels);
+        return 0;
+    }
     r.job.xb = xb;
     /* One conversion item per CONVERT_ROWS rows of the padded block, so padding rows get zeroed too. */
     mv_pool_for(pool, r.Mp / CONVERT_ROWS + (r.Mp % CONVERT_ROWS != 0), convert_item, &r);
-    r.blocks_p = (w->Np / MV_BF16_NR + PANELS_PER_ITEM - 1) / PANELS_PER_ITEM;
-    mv_pool_for(pool, r.blocks_p * ((M + BLOCK_M - 1) / BLOCK_M), gemm_item, &r);
+    r.blocks_p = ((w->rows + MV_BF16_NR - 1) / MV_BF16_NR + PANELS_PER_ITEM - 1) / PANELS_PER_ITEM;
+    r.rows = rows_per_item(M, r.blocks_p, threads);
+    mv_pool_for(pool, r.blocks_p * ((M + r.rows - 1) / r.rows), gemm_item, &r);
     free(xb);
+    free(r.panels);
     return 1;
 }
 
-int mv_linear_bf16(mv_pool *pool, float *y, const float *x, int M, const mv_bf16_pack *w, const float *bias) {
+int mv_linear_bf16(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias) {
     return linear_bf16(pool, y, x, M, w, bias, bf16_kind_get());
 }
 
-int mv_linear_bf16_ref(mv_pool *pool, float *y, const float *x, int M, const mv_bf16_pack *w, const float *bias) {
+int mv_linear_bf16_ref(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias) {
     return linear_bf16(pool, y, x, M, w, bias, BF16_NONE);
 }

@@ -62,46 +62,45 @@ static void load_tile_config(void) {
     _tile_loadconfig(&tcfg);
 }
 
-/* Rows [m, m1) ∩ [m, m+32) and ncols columns of a 32×32 FP32 block into y, plus bias. */
-static void store_block(const float *blk, float *y, int ldy, int rows, int ncols, const float *bias) {
+/* Rows [m, m1) ∩ [m, m+32) and ncols columns of a 32×32 FP32 block into y: y = blk + bias, or y += blk. */
+static void store_block(const float *blk, float *y, int ldy, int rows, int ncols, const float *bias, int accumulate) {
     for (int r = 0; r < rows; r++)
-        for (int c = 0; c < ncols; c++) y[(size_t)r * ldy + c] = blk[r * BLK + c] + (bias ? bias[c] : 0.f);
+        for (int c = 0; c < ncols; c++) {
+            float *dst = y + (size_t)r * ldy + c;
+            *dst = blk[r * BLK + c] + (accumulate ? *dst : bias ? bias[c] : 0.f);
+        }
 }
 
-int mv_bf16_block_amx(const mv_bf16_job *j, int m0, int m1, int p0, int p1) {
+int mv_bf16_block_amx(const mv_bf16_job *j, int m0, int m1, const uint32_t *panel, int n0, int k0, int kc) {
     if (!mv_amx_usable()) return 0;
-    const int Kp = j->w->Kp, kpairs = Kp / 2;
+    const int Kp = j->Kp, ncols = j->N - n0 < MV_BF16_NR ? j->N - n0 : MV_BF16_NR;
     const size_t lda = (size_t)Kp * 2, ldb = MV_BF16_NR * 4; /* bytes between tile rows */
     float blk[BLK * BLK] __attribute__((aligned(64)));
     load_tile_config();
-    for (int p = p0; p < p1; p++) {
-        const uint32_t *panel = j->w->data + (size_t)p * kpairs * MV_BF16_NR;
-        const int n0 = p * MV_BF16_NR, ncols = j->N - n0 < MV_BF16_NR ? j->N - n0 : MV_BF16_NR;
-        /* xb has zero rows up to a multiple of 32 past M, so whole A tiles are always in bounds. */
-        for (int m = m0; m < m1; m += BLK) {
-            const uint16_t *a = j->xb + (size_t)m * Kp;
-            _tile_zero(0);
-            _tile_zero(1);
-            _tile_zero(2);
-            _tile_zero(3);
-            for (int k = 0; k < Kp; k += 32) {
-                const uint32_t *b = panel + (size_t)(k / 2) * MV_BF16_NR;
-                _tile_loadd(4, a + k, lda);
-                _tile_loadd(5, a + (size_t)16 * Kp + k, lda);
-                _tile_loadd(6, b, ldb);
-                _tile_loadd(7, b + 16, ldb);
-                _tile_dpbf16ps(0, 4, 6);
-                _tile_dpbf16ps(1, 4, 7);
-                _tile_dpbf16ps(2, 5, 6);
-                _tile_dpbf16ps(3, 5, 7);
-            }
-            _tile_stored(0, blk, BLK * 4);
-            _tile_stored(1, blk + 16, BLK * 4);
-            _tile_stored(2, blk + 16 * BLK, BLK * 4);
-            _tile_stored(3, blk + 16 * BLK + 16, BLK * 4);
-            store_block(blk, j->y + (size_t)m * j->N + n0, j->N, m1 - m < BLK ? m1 - m : BLK, ncols,
-                        j->bias ? j->bias + n0 : NULL);
+    /* xb has zero rows up to a multiple of 32 past M, so whole A tiles are always in bounds. */
+    for (int m = m0; m < m1; m += BLK) {
+        const uint16_t *a = j->xb + (size_t)m * Kp + k0;
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+        for (int k = 0; k < kc; k += 32) {
+            const uint32_t *b = panel + (size_t)(k / 2) * MV_BF16_NR;
+            _tile_loadd(4, a + k, lda);
+            _tile_loadd(5, a + (size_t)16 * Kp + k, lda);
+            _tile_loadd(6, b, ldb);
+            _tile_loadd(7, b + 16, ldb);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(1, 4, 7);
+            _tile_dpbf16ps(2, 5, 6);
+            _tile_dpbf16ps(3, 5, 7);
         }
+        _tile_stored(0, blk, BLK * 4);
+        _tile_stored(1, blk + 16, BLK * 4);
+        _tile_stored(2, blk + 16 * BLK, BLK * 4);
+        _tile_stored(3, blk + 16 * BLK + 16, BLK * 4);
+        store_block(blk, j->y + (size_t)m * j->N + n0, j->N, m1 - m < BLK ? m1 - m : BLK, ncols,
+                    j->bias ? j->bias + n0 : NULL, k0 > 0);
     }
     _tile_release();
     return 1;

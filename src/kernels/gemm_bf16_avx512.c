@@ -1,6 +1,7 @@
 /* gemm_bf16_avx512.c — the AVX512-BF16 kernel of precision bf16: a 12×32 register tile of FP32
  * accumulators fed by vdpbf16ps (two BF16 products per lane per instruction, so twice the FP32 FMA
- * rate), over weight panels packed at load, and the FP32 → BF16 activation conversion (RNE). */
+ * rate), over packed weight panel slices (the 12-row x slice of MV_BF16_KC = 1024 K, 24 KB, stays in
+ * L1, the panel slice, 64 KB, in L2; measured better than 256 or 512 K), and the FP32 → BF16 activation conversion (RNE). */
 #include <immintrin.h>
 #include <string.h>
 
@@ -8,10 +9,7 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
-enum {
-    MR = 12,  /* rows per register tile: 24 accumulators + 2 weight vectors + 1 broadcast of 32 registers */
-    KC = 1024, /* K per pass (multiple of MV_BF16_KA): the 12-row x slice (24 KB) stays in L1, the panel slice (64 KB) in L2; measured better than 256 or 512 */
-};
+enum { MR = 12 }; /* rows per register tile: 24 accumulators + 2 weight vectors + 1 broadcast of 32 registers */
 
 static __mmask16 lanes(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
 
@@ -68,19 +66,12 @@ static void tile(const uint16_t *x, int ldx, int rows, const uint32_t *panel, in
 #undef TILE_CASE
 }
 
-int mv_bf16_block_avx512(const mv_bf16_job *j, int m0, int m1, int p0, int p1) {
-    const int Kp = j->w->Kp, kpairs = Kp / 2;
-    for (int k0 = 0; k0 < Kp; k0 += KC) {
-        const int kc = Kp - k0 < KC ? Kp - k0 : KC;
-        for (int p = p0; p < p1; p++) {
-            const uint32_t *panel = j->w->data + ((size_t)p * kpairs + (size_t)(k0 / 2)) * MV_BF16_NR;
-            const int n0 = p * MV_BF16_NR, ncols = j->N - n0 < MV_BF16_NR ? j->N - n0 : MV_BF16_NR;
-            const float *bias = j->bias ? j->bias + n0 : NULL;
-            for (int m = m0; m < m1; m += MR)
-                tile(j->xb + (size_t)m * Kp + k0, Kp, m1 - m < MR ? m1 - m : MR, panel, kc / 2,
-                     j->y + (size_t)m * j->N + n0, j->N, ncols, bias, k0 > 0);
-        }
-    }
+int mv_bf16_block_avx512(const mv_bf16_job *j, int m0, int m1, const uint32_t *panel, int n0, int k0, int kc) {
+    const int ncols = j->N - n0 < MV_BF16_NR ? j->N - n0 : MV_BF16_NR;
+    const float *bias = j->bias && k0 == 0 ? j->bias + n0 : NULL;
+    for (int m = m0; m < m1; m += MR)
+        tile(j->xb + (size_t)m * j->Kp + k0, j->Kp, m1 - m < MR ? m1 - m : MR, panel, kc / 2, j->y + (size_t)m * j->N + n0,
+             j->N, ncols, bias, k0 > 0);
     return 1;
 }
 
@@ -95,3 +86,45 @@ void mv_bf16_convert_avx512(uint16_t *xb, const float *x, int K, int Kp, int r0,
         }
     }
 }
+
+/* r[i] = dword row i of a 16 × 16 block, transposed in place: unpacks of dwords and qwords within
+ * 128-bit lanes, then two rounds of 128-bit lane shuffles. */
+static void transpose_16x16(__m512i r[16]) {
+    __m512i t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+        r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+        r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+        r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    /* r[4a + b] now holds, in 128-bit lane l, column 4l + b of rows 4a..4a+3 */
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0x88);      /* lanes 0, 2 of each */
+        t[i + 4] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0xDD);  /* lanes 1, 3 */
+        t[i + 8] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0xDD);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);       /* columns i, i + 8 */
+        r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xDD);
+        r[i + 4] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0x88);
+        r[i + 12] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0xDD);
+    }
+}
+
+void mv_bf16_pack_avx512(const uint16_t *w, size_t ldw, int rows, int npairs, uint32_t *panel) {
+    for (int g = 0; g < npairs; g += 16)
+        for (int h = 0; h < MV_BF16_NR / 16; h++) {
+            __m512i r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = 16 * h + i < rows ? _mm512_loadu_si512(w + (size_t)(16 * h + i) * ldw + 2 * (size_t)g)
+                                         : _mm512_setzero_si512();
+            transpose_16x16(r);
+            for (int i = 0; i < 16; i++) _mm512_store_si512(panel + (size_t)(g + i) * MV_BF16_NR + 16 * h, r[i]);
+        }
+}
+

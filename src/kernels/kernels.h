@@ -12,7 +12,6 @@
 #include "base/threadpool.h"
 #include "io/safetensors.h"
 
-typedef struct mv_bf16_pack mv_bf16_pack;
 /* Block-quantized weight formats (docs/QUANT.md): every row is cut into blocks of MV_QBLOCK weights,
  * each with one F16 scale. MV_Q_NONE means a plain dtype matrix. */
 typedef enum mv_qtype { MV_Q_NONE = 0, MV_Q8, MV_Q4 } mv_qtype;
@@ -23,9 +22,9 @@ typedef struct mv_matrix {
     const void *data;   /* rows * cols elements, row-major (quantized: the codes, see kernels/quant.h) */
     int rows;           /* output features (N) */
     int cols;           /* input features (K) */
-    /* Optional BF16 repack of the same matrix (model precision bf16, NULL otherwise): mv_linear then
-     * runs products of at least MV_BF16_MIN_M rows with BF16 activations when the CPU has a BF16 kernel. */
-    const mv_bf16_pack *bf16;
+    /* Model precision bf16 (0 otherwise): mv_linear runs products of at least MV_BF16_MIN_M rows with
+     * BF16 activations when the CPU has a BF16 kernel. */
+    int bf16_act;
     mv_qtype qtype;     /* MV_Q_NONE, or the block format of data */
     const void *scales; /* quantized only: F16 [rows, cols / MV_QBLOCK], possibly unaligned */
 } mv_matrix;
@@ -50,21 +49,18 @@ void mv_linear(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *
 void mv_linear_ref(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias);
 
 /* BF16-activation GEMM (the fast path of precision bf16): x is rounded to BF16 (nearest even), the
- * weights come from a pack prepared once at load, products accumulate in FP32. */
+ * weights are packed into the kernel's panels per product, straight from the matrix as stored (the
+ * model keeps no copy), products accumulate in FP32. */
 enum { MV_BF16_MIN_M = 16 }; /* fewer rows stay on the FP32 path: they are bound by weight reads */
-/* Copy w (any float dtype, rounded to BF16) into the kernel's layout; NULL when out of memory or the
- * shape is empty. Free with mv_bf16_pack_free. */
-mv_bf16_pack *mv_bf16_pack_create(const mv_matrix *w);
-void mv_bf16_pack_free(mv_bf16_pack *p);
-size_t mv_bf16_pack_bytes(const mv_bf16_pack *p);
 /* The BF16 kernel in use: "amx", "avx512bf16", or "none" (no BF16 hardware, or MINIVL_ISA below
  * avx512; MINIVL_BF16=avx512bf16|none caps the choice). */
 const char *mv_bf16_kernel(void);
-/* y[M,N] = bf16(x)·Wᵀ (+ bias). Runs the portable C kernel when the kernel is "none". Returns 0 and
- * leaves y untouched when its scratch memory cannot be had, 1 otherwise. */
-int mv_linear_bf16(mv_pool *pool, float *y, const float *x, int M, const mv_bf16_pack *w, const float *bias);
+/* y[M,N] = bf16(x)·bf16(W)ᵀ (+ bias) for a float matrix w (BF16 exact, F16/F32 rounded to BF16). Runs
+ * the portable C kernel when the kernel is "none". Returns 0 and leaves y untouched when its scratch
+ * memory cannot be had or w is quantized or has no columns, 1 otherwise. */
+int mv_linear_bf16(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias);
 /* The same with the portable C kernel only (tests compare the SIMD/AMX kernels against it). */
-int mv_linear_bf16_ref(mv_pool *pool, float *y, const float *x, int M, const mv_bf16_pack *w, const float *bias);
+int mv_linear_bf16_ref(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias);
 
 /* Row-wise norms over `dim`; out may alias x. bias may be NULL. */
 void mv_layernorm(float *out, const float *x, int rows, int dim, const float *gamma, const float *beta, float eps);

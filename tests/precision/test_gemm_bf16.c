@@ -5,7 +5,9 @@
  *   - against the FP32 reference mv_linear_ref: |d| <= (u + 1e-5) · Σ_k |x_k w_k| + 1e-6 · |b|, with
  *     u = 2^-8 for BF16 weights (only x is rounded: BF16 keeps 8 significant bits, so one rounding
  *     is off by at most 2^-8 relative) and u = 2^-7 for F16/F32 weights (x and w both rounded);
- *   - mv_linear routes only M >= MV_BF16_MIN_M to the pack, smaller M stays bit-identical to FP32. */
+ *   - mv_linear routes only M >= MV_BF16_MIN_M of a marked matrix there, smaller M stays bit-identical
+ *     to FP32;
+ *   - no columns or quantized weights are refused without touching y. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,39 +67,34 @@ static errs one_case(mv_pool *pool, mv_dtype dt, int M, int K, int N, int with_b
     for (int i = 0; i < N; i++) bias[i] = frand();
     void *wd = make_weights(dt, wf, (size_t)N * K);
     mv_matrix w = { .dtype = dt, .data = wd, .rows = N, .cols = K };
-    mv_bf16_pack *pk = mv_bf16_pack_create(&w);
-    CHECK(pk, "pack %dx%d", N, K);
     const float *b = with_bias ? bias : NULL;
-    if (pk) {
-        CHECK(mv_bf16_pack_bytes(pk) >= (size_t)N * K * 2, "pack size");
-        CHECK(mv_linear_bf16(pool, y, x, M, pk, b) == 1, "mv_linear_bf16 ran");
-        CHECK(mv_linear_bf16_ref(pool, yc, x, M, pk, b) == 1, "mv_linear_bf16_ref ran");
-        mv_linear_ref(pool, yf, x, M, &w, b);
-        e.vs_ref_c = rel_err(y, yc, x, wf, b, M, K, N, 1, 1.0);
-        e.vs_f32 = rel_err(y, yf, x, wf, b, M, K, N, 0, 1e-6 / 0x1p-8); /* bias term: ≤ 1e-6·|b| at u = 2^-8 */
+    CHECK(mv_linear_bf16(pool, y, x, M, &w, b) == 1, "mv_linear_bf16 ran");
+    CHECK(mv_linear_bf16_ref(pool, yc, x, M, &w, b) == 1, "mv_linear_bf16_ref ran");
+    mv_linear_ref(pool, yf, x, M, &w, b);
+    e.vs_ref_c = rel_err(y, yc, x, wf, b, M, K, N, 1, 1.0);
+    e.vs_f32 = rel_err(y, yf, x, wf, b, M, K, N, 0, 1e-6 / 0x1p-8); /* bias term: ≤ 1e-6·|b| at u = 2^-8 */
 
-        /* mv_linear with the pack attached: the BF16 kernel from MV_BF16_MIN_M rows (when the CPU
-         * has one), the untouched FP32 path below. */
-        float *yd = malloc((size_t)M * N * sizeof *yd), *yp = malloc((size_t)M * N * sizeof *yp);
-        mv_matrix wp = w;
-        wp.bf16 = pk;
-        mv_linear(pool, yd, x, M, &wp, b);
-        mv_linear(pool, yp, x, M, &w, b);
-        const float *want = M >= MV_BF16_MIN_M && strcmp(mv_bf16_kernel(), "none") ? y : yp;
-        CHECK(!memcmp(yd, want, (size_t)M * N * sizeof *yd), "mv_linear with a pack, M=%d K=%d N=%d: %s path", M,
-              K, N, want == y ? "BF16" : "FP32");
-        free(yd);
-        free(yp);
-    }
-    mv_bf16_pack_free(pk);
+    /* mv_linear on a matrix marked for BF16 activations: the BF16 kernel from MV_BF16_MIN_M rows (when
+     * the CPU has one), the untouched FP32 path below. */
+    float *yd = malloc((size_t)M * N * sizeof *yd), *yp = malloc((size_t)M * N * sizeof *yp);
+    mv_matrix wb = w;
+    wb.bf16_act = 1;
+    mv_linear(pool, yd, x, M, &wb, b);
+    mv_linear(pool, yp, x, M, &w, b);
+    const float *want = M >= MV_BF16_MIN_M && strcmp(mv_bf16_kernel(), "none") ? y : yp;
+    CHECK(!memcmp(yd, want, (size_t)M * N * sizeof *yd), "mv_linear marked bf16, M=%d K=%d N=%d: %s path", M, K, N,
+          want == y ? "BF16" : "FP32");
+    free(yd);
+    free(yp);
     free(x); free(wf); free(bias); free(y); free(yc); free(yf); free(wd);
     return e;
 }
 
 int main(void) {
-    /* K crosses the 32-padding and the 256-wide K passes; M crosses 12-row tiles, 32-row AMX blocks,
-     * 192-row work items; N crosses 32-column panels and 2-panel items. */
-    static const int Ms[] = { 1, 5, 16, 33, 205 }, Ks[] = { 1, 31, 65, 600 }, Ns[] = { 1, 17, 33, 97 };
+    /* K crosses the 32-padding and the 1024-wide packed panel slices (an odd K pads its last pair); M
+     * crosses 12-row tiles, 32-row AMX blocks, 192-row work items; N crosses 32-column panels and
+     * 2-panel items. */
+    static const int Ms[] = { 1, 5, 16, 33, 205 }, Ks[] = { 1, 31, 65, 600, 1090 }, Ns[] = { 1, 17, 33, 97 };
     static const mv_dtype dts[] = { MV_BF16, MV_F16, MV_F32 };
     printf("BF16 kernel: %s\n", mv_bf16_kernel());
     mv_pool *pools[2] = { NULL, mv_pool_create(2) };
@@ -106,7 +103,7 @@ int main(void) {
     int cases = 0;
     for (size_t d = 0; d < 3; d++)
         for (size_t mi = 0; mi < 5; mi++)
-            for (size_t ki = 0; ki < 4; ki++)
+            for (size_t ki = 0; ki < 5; ki++)
                 for (size_t ni = 0; ni < 4; ni++) {
                     errs e = one_case(pools[cases % 2], dts[d], Ms[mi], Ks[ki], Ns[ni], cases % 3 != 0);
                     CHECK(e.vs_ref_c <= 1e-5, "M=%d K=%d N=%d dtype %d: vs C kernel %.3g > 1e-5", Ms[mi], Ks[ki],
@@ -121,12 +118,15 @@ int main(void) {
     printf("%d cases, worst error relative to Σ|x·w|: vs the C BF16 kernel %.3g; vs the FP32 reference %.3g (BF16 "
            "weights), %.3g (F16), %.3g (F32)\n", cases, worst_c, worst_f[0], worst_f[1], worst_f[2]);
 
-    /* Empty shapes have no pack; the caller keeps the FP32 path. */
+    /* No columns, or quantized weights: refused (0, y untouched), the caller keeps its own path. */
     uint16_t one = 0;
+    float xin[4] = { 1, 2, 3, 4 }, yout[3] = { 7, 7, 7 };
     mv_matrix empty = { .dtype = MV_BF16, .data = &one, .rows = 3, .cols = 0 };
-    CHECK(mv_bf16_pack_create(&empty) == NULL, "no pack for K = 0");
-    CHECK(mv_bf16_pack_create(NULL) == NULL, "no pack for NULL");
-    mv_bf16_pack_free(NULL);
+    CHECK(mv_linear_bf16(pools[1], yout, xin, 1, &empty, NULL) == 0 && yout[0] == 7, "K = 0 refused");
+    int8_t codes[3 * 32] = { 0 };
+    uint16_t scales[3] = { 0 };
+    mv_matrix q8 = { .dtype = MV_I8, .data = codes, .rows = 3, .cols = 32, .qtype = MV_Q8, .scales = scales };
+    CHECK(mv_linear_bf16(pools[1], yout, xin, 1, &q8, NULL) == 0 && yout[2] == 7, "quantized weights refused");
     mv_pool_free(pools[1]);
     return mvt_done("test_gemm_bf16");
 }
