@@ -36,8 +36,8 @@ int mv_llm_is_quantized(const mv_llm *llm);
 int mv_llm_hidden(const mv_llm *llm);
 int mv_llm_vocab(const mv_llm *llm);
 int mv_llm_layers(const mv_llm *llm);
-/* The decoder layers' projection matrices (those present: separate or fused), for the model to attach
- * BF16 packs to (precision bf16); not the embeddings or lm_head, which prefill multiplies by one row.
+/* The decoder layers' projection matrices (those present: separate or fused), for the model to mark for
+ * BF16 activations (precision bf16); not the embeddings or lm_head, which prefill multiplies by one row.
  * Fills up to cap pointers; returns how many there are. */
 int mv_llm_matrices(mv_llm *llm, mv_matrix **out, int cap);
 

@@ -1,5 +1,5 @@
-/* matrices.c — the list of an LLM's projection matrices, so the model can prepare BF16 packs for
- * prefill (precision bf16) without knowing the family's layout. */
+/* matrices.c — the list of an LLM's projection matrices, so the model can mark them for BF16
+ * activations in prefill (precision bf16) without knowing the family's layout. */
 #include "llm/llm_impl.h"
 
 int mv_llm_matrices(mv_llm *llm, mv_matrix **out, int cap) {

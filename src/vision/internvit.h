@@ -20,7 +20,7 @@ mv_status mv_internvit_load(const mv_weights *w, const mv_config *cfg, mv_intern
 void mv_internvit_free(mv_internvit *vit);
 
 /* The encoder's weight matrices (patch embedding, then per layer qkv, proj, fc1, fc2), for the model
- * to attach BF16 packs to (precision bf16). Fills up to cap pointers; returns how many there are. */
+ * to mark for BF16 activations (precision bf16). Fills up to cap pointers; returns how many there are. */
 int mv_internvit_matrices(mv_internvit *vit, mv_matrix **out, int cap);
 
 /* Geometry: tile side S in pixels, tokens per tile N+1 (CLS included), hidden width C. */

@@ -16,7 +16,7 @@ typedef struct mv_projector mv_projector;
  * (views into w, which must outlive it). */
 mv_status mv_projector_load(const mv_weights *w, const mv_config *cfg, mv_projector **out, mv_error *err);
 void mv_projector_free(mv_projector *p);
-/* Its two matrices (fc1, fc2) for BF16 packs, as mv_internvit_matrices. */
+/* Its two matrices (fc1, fc2) for BF16 activations, as mv_internvit_matrices. */
 int mv_projector_matrices(mv_projector *p, mv_matrix **out, int cap);
 
 /* Output tokens per tile ((grid / factor)^2, 256 for InternVL2) and output width H. */
