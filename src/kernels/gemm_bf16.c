@@ -46,19 +46,28 @@ typedef struct slice_packer {
     const mv_matrix *w;
     uint32_t *panel;
     int n0, k0, kc;
+    int whole;              /* K pairs of BF16 weights inside K: copied as they are */
     int groups, next_group; /* transposed groups of 16 K pairs: total, and the first not yet packed */
 } slice_packer;
 
 static void packer_start(slice_packer *sp, const mv_matrix *w, int n0, int k0, int kc, uint32_t *panel, int simd) {
     const int K = w->cols, whole = w->dtype != MV_BF16 ? 0 : K - k0 >= kc ? kc / 2 : K > k0 ? (K - k0) / 2 : 0;
-    *sp = (slice_packer){ w, panel, n0, k0, kc, simd ? whole / 16 : 0, 0 };
+    *sp = (slice_packer){ w, panel, n0, k0, kc, whole, simd ? whole / 16 : 0, 0 };
+}
+
+/* Row n0 + j of a BF16 matrix from k0 on. */
+static const uint16_t *slice_row(const slice_packer *sp, int j) {
+    return (const uint16_t *)sp->w->data + (size_t)(sp->n0 + j) * (size_t)sp->w->cols + (size_t)sp->k0;
+}
+
+static int packer_step_end(const slice_packer *sp, int groups) {
+    return sp->next_group + groups < sp->groups ? sp->next_group + groups : sp->groups;
 }
 
 static void packer_step(slice_packer *sp, int groups) {
-    const int g1 = sp->next_group + groups < sp->groups ? sp->next_group + groups : sp->groups;
+    const int g1 = packer_step_end(sp, groups);
     if (g1 <= sp->next_group) return;
-    const uint16_t *src = (const uint16_t *)sp->w->data + (size_t)sp->n0 * (size_t)sp->w->cols + (size_t)sp->k0;
-    mv_bf16_pack_avx512(src + 32 * (size_t)sp->next_group, (size_t)sp->w->cols, sp->w->rows - sp->n0,
+    mv_bf16_pack_avx512(slice_row(sp, 0) + 32 * (size_t)sp->next_group, (size_t)sp->w->cols, sp->w->rows - sp->n0,
                         16 * (g1 - sp->next_group), sp->panel + (size_t)16 * sp->next_group * MV_BF16_NR);
     sp->next_group = g1;
 }
@@ -66,12 +75,10 @@ static void packer_step(slice_packer *sp, int groups) {
 /* Asks for the weights the next `groups` groups will read (each row's 64 bytes a group, maybe split over
  * two cache lines), so that they arrive while other work runs. */
 static void packer_prefetch(const slice_packer *sp, int groups) {
-    const int g1 = sp->next_group + groups < sp->groups ? sp->next_group + groups : sp->groups;
+    const int g1 = packer_step_end(sp, groups);
     const int rows = sp->w->rows - sp->n0 < MV_BF16_NR ? sp->w->rows - sp->n0 : MV_BF16_NR;
-    const char *src = (const char *)((const uint16_t *)sp->w->data + (size_t)sp->n0 * (size_t)sp->w->cols + (size_t)sp->k0);
-    if (g1 <= sp->next_group) return;
-    for (int j = 0; j < rows; j++) {
-        const uintptr_t a = (uintptr_t)(src + (size_t)j * (size_t)sp->w->cols * 2 + 64 * (size_t)sp->next_group);
+    for (int j = 0; j < rows && g1 > sp->next_group; j++) {
+        const uintptr_t a = (uintptr_t)(slice_row(sp, j) + 32 * (size_t)sp->next_group);
         const uintptr_t end = a + 64 * (size_t)(g1 - sp->next_group);
         for (uintptr_t line = a & ~(uintptr_t)63; line < end; line += 64) __builtin_prefetch((const void *)line, 0, 3);
     }
@@ -80,18 +87,17 @@ static void packer_prefetch(const slice_packer *sp, int groups) {
 static void packer_finish(slice_packer *sp) {
     packer_step(sp, sp->groups);
     const mv_matrix *w = sp->w;
-    const int K = w->cols, kpairs = sp->kc / 2, done = 16 * sp->groups;
-    const int whole = w->dtype != MV_BF16 ? 0 : K - sp->k0 >= sp->kc ? kpairs : K > sp->k0 ? (K - sp->k0) / 2 : 0;
+    const int kpairs = sp->kc / 2, done = 16 * sp->groups;
     for (int j = 0; j < MV_BF16_NR; j++) {
         const int n = sp->n0 + j;
         uint32_t *dst = sp->panel + j;
+        int kp = done;
         if (n >= w->rows) {
-            for (int kp = done; kp < kpairs; kp++) dst[(size_t)kp * MV_BF16_NR] = 0;
+            for (; kp < kpairs; kp++) dst[(size_t)kp * MV_BF16_NR] = 0;
             continue;
         }
-        const char *row = (const char *)((const uint16_t *)w->data + (size_t)n * (size_t)K + (size_t)sp->k0);
-        int kp = done;
-        for (; kp < whole; kp++) memcpy(&dst[(size_t)kp * MV_BF16_NR], row + 4 * (size_t)kp, 4); /* little endian: even k low */
+        for (; kp < sp->whole; kp++) /* little endian: even k low */
+            memcpy(&dst[(size_t)kp * MV_BF16_NR], slice_row(sp, j) + 2 * (size_t)kp, 4);
         for (; kp < kpairs; kp++)
             dst[(size_t)kp * MV_BF16_NR] = weight_bf16(w, n, sp->k0 + 2 * kp) | weight_bf16(w, n, sp->k0 + 2 * kp + 1) << 16;
     }
@@ -195,23 +201,31 @@ static void run_block(const bf16_run *r, int m0, int m1, const slice_packer *sp)
         block_ref(&r->job, m0, m1, sp->panel, sp->n0, sp->k0, sp->kc);
 }
 
-/* Each panel slice (K chunks outer, the item's panels inner) is packed once per item and used by all
- * the item's rows; the next slice is packed a few groups after each STEP_ROWS rows of the current one,
- * its weights requested before those rows run, so that the cold reads overlap the products. */
+/* Starts packing slice s of an item whose panels are [p0, p1) (K chunks outer, panels inner) into
+ * panel; 0 when the item has no slice s. */
+static int start_slice(const bf16_run *r, int p0, int p1, int s, uint32_t *panel, slice_packer *sp) {
+    const int k0 = s / (p1 - p0) * MV_BF16_KC, Kp = r->job.Kp;
+    if (k0 >= Kp) return 0;
+    packer_start(sp, r->w, (p0 + s % (p1 - p0)) * MV_BF16_NR, k0, Kp - k0 < MV_BF16_KC ? Kp - k0 : MV_BF16_KC, panel,
+                 r->use_simd_convert);
+    return 1;
+}
+
+/* Each panel slice is packed once per item and used by all the item's rows; the next slice is packed
+ * a few groups after each STEP_ROWS rows of the current one, its weights requested before those rows
+ * run, so that the cold reads overlap the products. */
 static void gemm_item(void *ctx, int item, int thread) {
     const bf16_run *r = ctx;
-    const int np = (r->job.N + MV_BF16_NR - 1) / MV_BF16_NR, Kp = r->job.Kp;
+    const int np = (r->job.N + MV_BF16_NR - 1) / MV_BF16_NR;
     const int m0 = (item / r->blocks_p) * r->rows, m1 = m0 + r->rows < r->job.M ? m0 + r->rows : r->job.M;
     const int p0 = (item % r->blocks_p) * PANELS_PER_ITEM, p1 = p0 + PANELS_PER_ITEM < np ? p0 + PANELS_PER_ITEM : np;
     const int steps = (m1 - m0 + STEP_ROWS - 1) / STEP_ROWS;
     uint32_t *buf[2] = { r->panels + (size_t)thread * 2 * SLICE_WORDS, r->panels + ((size_t)thread * 2 + 1) * SLICE_WORDS };
     slice_packer cur, next;
-    packer_start(&cur, r->w, p0 * MV_BF16_NR, 0, Kp < MV_BF16_KC ? Kp : MV_BF16_KC, buf[0], r->use_simd_convert);
+    start_slice(r, p0, p1, 0, buf[0], &cur);
     packer_finish(&cur);
-    for (int s = 0;; s++) {
-        const int p = p0 + (s + 1) % (p1 - p0), k0 = (s + 1) / (p1 - p0) * MV_BF16_KC, more = k0 < Kp;
-        if (more) packer_start(&next, r->w, p * MV_BF16_NR, k0, Kp - k0 < MV_BF16_KC ? Kp - k0 : MV_BF16_KC,
-                               buf[(s + 1) % 2], r->use_simd_convert);
+    for (int s = 1;; s++) {
+        const int more = start_slice(r, p0, p1, s, buf[s % 2], &next);
         const int per_step = more ? (next.groups + steps - 1) / steps : 0;
         for (int m = m0; m < m1; m += STEP_ROWS) {
             if (more) packer_prefetch(&next, per_step);
