@@ -66,6 +66,7 @@ struct mv_llm {
     double rope_factor;      /* linear / dynamic NTK factor */
     int rope_max_pos;        /* dynamic NTK: max_position_embeddings */
     int max_seq;             /* > 0: longest sequence the model may run (Phi-3 sliding_window, not implemented) */
+    int prefill_chunk;       /* positions per forward pass (MV_LLM_CHUNK; tests lower it to cross passes) */
     void *qbuf;              /* codes and scales of matrices quantized at load (mv_llm_quantize), or NULL */
 };
 

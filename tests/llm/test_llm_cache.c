@@ -1,5 +1,5 @@
 /* test_llm_cache.c — KV-cache behaviour of the decoder on tiny-qwen2 (img_astronaut, 310 positions):
- * one-call vs chunked vs token-by-token prefill agree, truncate + re-forward reproduces the logits,
+ * one-call vs chunked (by the caller, and by the decoder's own passes) vs token-by-token prefill agree, truncate + re-forward reproduces the logits,
  * for an F32 and for an F16 cache (prefill widens the F16 cache, decode reads it in place: both see
  * the same stored values, so they agree as closely as with F32; the F16 logits differ from the F32
  * ones by the rounding, measurably but little), overflow gives MV_ERR_CONTEXT with the cache
@@ -40,6 +40,12 @@ static void check_chunking(llm_fixture *fx, mv_dtype t, const float *emb, int n,
     if (prefill_in_pieces(fx, t, emb, n, uneven, 4, got)) mvt_allclose(what, got, ref, (size_t)V, 1e-5, 0);
     snprintf(what, sizeof what, "%s chunks 300+10", name);
     if (prefill_in_pieces(fx, t, emb, n, big, 2, got)) mvt_allclose(what, got, ref, (size_t)V, 1e-5, 0);
+    /* one call that the decoder itself cuts into passes of 100 positions (100+100+100+10) */
+    const int all[] = { n }, pass = fx->llm->prefill_chunk;
+    fx->llm->prefill_chunk = 100;
+    snprintf(what, sizeof what, "%s one call, passes of 100", name);
+    if (prefill_in_pieces(fx, t, emb, n, all, 1, got)) mvt_allclose(what, got, ref, (size_t)V, 1e-5, 0);
+    fx->llm->prefill_chunk = pass;
     snprintf(what, sizeof what, "%s token by token", name);
     if (prefill_in_pieces(fx, t, emb, n, one, 1, got)) mvt_allclose(what, got, ref, (size_t)V, 1e-5, 0);
     free(got);
