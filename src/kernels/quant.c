@@ -54,6 +54,10 @@ static void quantize_block_q8(const float *v, int8_t *q, uint16_t *scale) {
  * to F16 can leave every searched pair a hair worse than it, and the search must never lose to it. */
 enum { Q4_TRIES = 5 };
 
+/* An AVX2 clone runs the search 8 floats wide (1.6× the SSE2 default: `--quantize q4` at load was
+ * ~4.5 s for InternVL2-1B). Same operations in the same order, no FMA (AVX2 alone does not enable
+ * it, and -std=c11 keeps GCC from contracting), so both clones give identical codes and scales. */
+__attribute__((target_clones("avx2", "default")))
 static void quantize_block_q4(const float *v, uint8_t *packed, uint16_t *scale) {
     float vmax = 0, best_err = INFINITY;
     for (int i = 0; i < MV_QBLOCK; i++)
