@@ -61,6 +61,12 @@ const char *mv_bf16_kernel(void);
 int mv_linear_bf16(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias);
 /* The same with the portable C kernel only (tests compare the SIMD/AMX kernels against it). */
 int mv_linear_bf16_ref(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias);
+/* Non-causal attention (n_heads heads of head_dim side by side in each row, as mv_attention with
+ * n_kv_heads = n_heads) with BF16 products: S = bf16(q)·bf16(k)ᵀ, softmax(scale·S) in FP32, out =
+ * bf16(P)·bf16(v) — precision bf16's vision attention. Returns 0 when there is no BF16 kernel or no
+ * scratch memory (out then holds nothing usable: run mv_attention), 1 otherwise. */
+int mv_attention_bf16(mv_pool *pool, float *out, int out_stride, const float *q, int q_stride, const float *k,
+                      const float *v, int kv_stride, int n_heads, int head_dim, int nq, int nk, float scale);
 
 /* Row-wise norms over `dim`; out may alias x. bias may be NULL. */
 void mv_layernorm(float *out, const float *x, int rows, int dim, const float *gamma, const float *beta, float eps);

@@ -282,11 +282,16 @@ static void attention_block(const mv_internvit *v, const vit_layer *L, mv_pool *
         norm_rows(pool, s->big, s->big, n, C, 3 * C, L->q_norm, NULL, v->eps, 1);
         norm_rows(pool, s->big + C, s->big + C, n, C, 3 * C, L->k_norm, NULL, v->eps, 1);
     }
-    /* q | k | v sit side by side in each [3C] row, every part [heads, head_dim]; all heads at once */
+    /* q | k | v sit side by side in each [3C] row, every part [heads, head_dim]; all heads at once
+     * (precision bf16: with BF16 products, like the matrices) */
+    const float scale = 1.0f / sqrtf((float)v->head_dim);
     for (int t = 0; t < tiles; t++) {
         const float *qkv = s->big + (size_t)t * tok * 3 * C;
-        mv_attention(pool, s->h + (size_t)t * tok * C, C, qkv, 3 * C, qkv + C, qkv + 2 * C, 3 * C, v->heads, v->heads,
-                     v->head_dim, tok, tok, 1.0f / sqrtf((float)v->head_dim), 0, 0);
+        float *out = s->h + (size_t)t * tok * C;
+        if (!(L->qkv.bf16_act &&
+              mv_attention_bf16(pool, out, C, qkv, 3 * C, qkv + C, qkv + 2 * C, 3 * C, v->heads, v->head_dim, tok, tok, scale)))
+            mv_attention(pool, out, C, qkv, 3 * C, qkv + C, qkv + 2 * C, 3 * C, v->heads, v->heads, v->head_dim, tok,
+                         tok, scale, 0, 0);
     }
     mv_linear(pool, s->o, s->h, n, &L->proj, L->proj_b);
     row_job res = { ROW_SCALED_ADD, n, C, C, x, s->o, L->ls1, NULL, 0.f, 0 };
