@@ -53,7 +53,7 @@ static mv_status load_parts(mv_model *m, const mv_model_params *p, mv_error *err
     if ((rc = mv_llm_load(m->weights, &m->cfg, &m->llm, err)) != MV_OK) return rc;
     m->n_threads = p->n_threads > 0 ? p->n_threads : (mv_cpu_count() < 256 ? mv_cpu_count() : 256);
     if (!(m->pool = mv_pool_create(m->n_threads))) return mv_set_error(err, MV_ERR_NOMEM, "cannot start %d threads", m->n_threads);
-    if (quant != MV_Q_NONE && (rc = mv_llm_quantize(m->llm, quant, m->pool, err)) != MV_OK) return rc;
+    if (quant != MV_Q_NONE && (rc = mv_llm_quantize(m->llm, quant, m->pool, m->weights, err)) != MV_OK) return rc;
     int max_ctx = m->cfg.llm.max_position_embeddings < 32768 ? m->cfg.llm.max_position_embeddings : 32768;
     m->context_length = p->context_length > 0 && p->context_length < max_ctx ? p->context_length : max_ctx;
     m->max_tiles = p->max_tiles > 0 ? p->max_tiles : m->cfg.max_dynamic_patch;

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -369,6 +370,18 @@ const mv_tensor *mv_weights_find(const mv_weights *w, const char *name) {
 size_t mv_weights_count(const mv_weights *w) { return w->n; }
 const mv_tensor *mv_weights_at(const mv_weights *w, size_t i) { return i < w->n ? w->sorted[i] : NULL; }
 size_t mv_weights_bytes(const mv_weights *w) { return w->bytes; }
+
+size_t mv_weights_release(const mv_weights *w, const void *p, size_t n) {
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo = (uintptr_t)p, hi = lo + n;
+    for (size_t i = 0; w && page && i < w->n_files; i++) {
+        const uintptr_t map = (uintptr_t)w->files[i]->map, end = map + w->files[i]->map_size;
+        if (lo < map || hi > end || hi < lo) continue;
+        /* whole pages inside the range only: the neighbours' bytes stay where they are */
+        const uintptr_t a = (lo + page - 1) / page * page, b = hi / page * page;
+        return b > a && madvise((void *)a, b - a, MADV_DONTNEED) == 0 ? b - a : 0;
+    }
+    return 0;
+}
 
 /* ------------------------------------------------------------------ writer */
 

@@ -54,6 +54,11 @@ const mv_tensor *mv_weights_find(const mv_weights *w, const char *name);
 size_t mv_weights_count(const mv_weights *w);
 const mv_tensor *mv_weights_at(const mv_weights *w, size_t i);
 size_t mv_weights_bytes(const mv_weights *w);
+/* Hand back this process's pages of [p, p + n) when that range lies in one of the checkpoint's
+ * mappings (whole pages inside it only): for a matrix the model no longer reads (quantized at load).
+ * The mapping stays valid: a later read faults the file's bytes back in. Returns the bytes released
+ * (0: not in a mapping, or nothing page-sized). */
+size_t mv_weights_release(const mv_weights *w, const void *p, size_t n);
 
 /* Convert n elements of a F32/F16/BF16 tensor region to float. */
 void mv_to_f32(mv_dtype t, const void *src, float *dst, size_t n);

@@ -28,8 +28,10 @@ void mv_llm_free(mv_llm *llm);
 
 /* Quantize every plain matrix of the model (embeddings, projections, lm_head) to t in memory
  * (llm_quant.c); matrices already quantized in the checkpoint, or whose width is not a multiple of
- * the 32-weight block, stay as they are. The mmapped originals are no longer read afterwards. */
-mv_status mv_llm_quantize(mv_llm *llm, mv_qtype qtype, mv_pool *pool, mv_error *err);
+ * the 32-weight block, stay as they are. The mmapped originals are no longer read afterwards: when
+ * src (the checkpoint they were loaded from) is given, each one's pages are released as soon as it
+ * is quantized (mv_weights_release). */
+mv_status mv_llm_quantize(mv_llm *llm, mv_qtype qtype, mv_pool *pool, const mv_weights *src, mv_error *err);
 /* 1 when the model's decoder matrices are quantized (at load, or in the checkpoint). */
 int mv_llm_is_quantized(const mv_llm *llm);
 

@@ -1,5 +1,7 @@
 /* test_safetensors_bad.c — the safetensors reader and shard-set loader turn every malformed input into a
- * clear MV_ERR_FORMAT / MV_ERR_IO naming the file and tensor, never a crash; valid files round-trip. */
+ * clear MV_ERR_FORMAT / MV_ERR_IO naming the file and tensor, never a crash; valid files round-trip;
+ * mv_weights_release hands back only whole pages of a checkpoint's own mappings, and the data reads
+ * the same afterwards. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -156,10 +158,48 @@ static void check_shards(void) {
     expect_dir_fail("broken shard", broken, MV_ERR_FORMAT, "shard-2.safetensors", "past the end");
 }
 
+/* A 256 KB tensor: released pages read back from the file unchanged; ranges outside the mappings, or
+ * smaller than a page, release nothing. */
+static void check_release(void) {
+    enum { N = 65536 };
+    const char *dir = path_of("release");
+    mkdir(dir, 0777);
+    float *data = malloc(N * sizeof *data);
+    for (int i = 0; i < N; i++) data[i] = (float)i * 0.5f;
+    const int64_t shape[1] = { N };
+    char p[2048];
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    mv_st_writer *wr = mv_stw_new();
+    mv_error err = { 0 };
+    CHECK(mv_stw_add(wr, "big", MV_F32, 1, shape, data, &err) == MV_OK && mv_stw_write(wr, p, &err) == MV_OK, "%s", err.message);
+    mv_stw_free(wr);
+    mv_weights *w = NULL;
+    CHECK(mv_weights_open_dir(dir, &w, &err) == MV_OK, "release dir: %s", err.message);
+    const mv_tensor *t = w ? mv_weights_find(w, "big") : NULL;
+    if (t) {
+        const float *v = t->data;
+        const size_t page = (size_t)sysconf(_SC_PAGESIZE), bytes = N * sizeof(float);
+        double before = 0, after = 0;
+        for (int i = 0; i < N; i++) before += v[i];
+        const size_t got = mv_weights_release(w, v, bytes);
+        CHECK(got >= bytes - 2 * page && got <= bytes && got % page == 0, "released %zu of %zu bytes", got, bytes);
+        int same = 1;
+        for (int i = 0; i < N; i++) same &= v[i] == data[i], after += v[i];
+        CHECK(same && after == before, "data after release: sum %.1f, want %.1f", after, before);
+        CHECK(mv_weights_release(w, data, bytes) == 0, "a buffer outside the mappings was released");
+        CHECK(mv_weights_release(w, v + N / 2, bytes) == 0, "a range running past the mapping was released");
+        CHECK(mv_weights_release(w, v, page / 2) == 0, "less than a page was released");
+        CHECK(mv_weights_release(NULL, v, bytes) == 0, "released without a checkpoint");
+    }
+    mv_weights_close(w);
+    free(data);
+}
+
 int main(void) {
     snprintf(dir_buf, sizeof dir_buf, "%s", mvt_build("io-test"));
     mkdir(dir_buf, 0777);
     check_files();
     check_shards();
+    check_release();
     return mvt_done("test_safetensors_bad");
 }
