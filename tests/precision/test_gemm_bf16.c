@@ -13,17 +13,11 @@
 #include <string.h>
 
 #include "kernels/kernels.h"
+#include "bf16_test.h"
 #include "testutil.h"
 
 static unsigned long long rng = 0x9E3779B97F4A7C15ULL;
-static float frand(void) { /* xorshift, uniform in [-1, 1) */
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)((rng >> 40) * (2.0 / 16777216.0) - 1.0);
-}
-
-static float bf16_round(float f) { return mv_bf16_to_f32(mv_f32_to_bf16(f)); }
+static float frand(void) { return bf16_test_uniform(&rng); }
 
 /* Weights of dtype dt from wf; wf then holds the values the dtype stores. */
 static void *make_weights(mv_dtype dt, float *wf, size_t n) {
