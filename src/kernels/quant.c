@@ -288,7 +288,7 @@ static void qgemm_act_item(void *ctx, int item, int thread) {
     const qgemm_job *j = ctx;
     const int m1 = (item + 1) * QGEMM_ACT_ROWS < j->M ? (item + 1) * QGEMM_ACT_ROWS : j->M;
     for (int m = item * QGEMM_ACT_ROWS; m < m1; m++)
-        j->isa->gemm_act(j->w->qtype, j->x + (size_t)m * j->acts.K, &j->acts, m);
+        j->isa->gemm_act(j->x + (size_t)m * j->acts.K, &j->acts, m);
 }
 
 /* Ask for weight rows [c0, c0 + ncols), blocks [b0, b0 + nblk), ahead of their packing: the pack reads
@@ -336,19 +336,17 @@ int mv_qgemm(const mv_qgemv_isa *isa, mv_pool *pool, float *y, const float *x, i
              const float *bias) {
     const int K = w->cols, N = w->rows, nb = K / MV_QBLOCK, threads = mv_pool_threads(pool);
     const int nc = isa->gemm_nr * QGEMM_PANELS;
-    qgemm_job j = { isa, w, x, bias, y, { NULL, NULL, NULL, K, nb }, M, (N + nc - 1) / nc, NULL,
+    qgemm_job j = { isa, w, x, bias, y, { NULL, NULL, K, nb }, M, (N + nc - 1) / nc, NULL,
                     QGEMM_PANELS * QGEMM_KBLOCKS * isa->gemm_block_bytes };
     j.acts.codes = malloc((size_t)M * (size_t)K + 1);
-    j.acts.corr = malloc((size_t)M * (size_t)nb * sizeof *j.acts.corr + 1);
     j.acts.d = malloc((size_t)M * (size_t)nb * sizeof *j.acts.d + 1);
     j.panels = aligned_alloc(64, j.panels_bytes * (size_t)threads);
-    const int ok = j.acts.codes && j.acts.corr && j.acts.d && j.panels;
+    const int ok = j.acts.codes && j.acts.d && j.panels;
     if (ok) {
         mv_pool_for(pool, (M + QGEMM_ACT_ROWS - 1) / QGEMM_ACT_ROWS, qgemm_act_item, &j);
         mv_pool_for(pool, j.blocks_n * ((M + QGEMM_BLOCK_M - 1) / QGEMM_BLOCK_M), qgemm_item, &j);
     }
     free(j.acts.codes);
-    free(j.acts.corr);
     free(j.acts.d);
     free(j.panels);
     return ok;

@@ -2,10 +2,10 @@
  * vpdpbusd against int8 activations, one F16 scale per block applied in FP32; for prefill, an integer
  * GEMM over packed weight panels (below).
  *
- * vpdpbusd multiplies unsigned by signed bytes, so the weights are the unsigned side: Q8 codes are
- * shifted by +128 (an xor), Q4 nibbles are already 0..15 (= q + 8). The shift times the block's sum of
- * activation codes is subtracted by starting each block's accumulator at −offset·Σx (prepared once
- * per activation row). Q4 expands 32 packed bytes to [block b low halves | b+1 low | b high | b+1 high]
+ * vpdpbusd multiplies unsigned by signed bytes. In decode the weights are the unsigned side: Q8 codes
+ * are shifted by +128 (an xor), Q4 nibbles are already 0..15 (= q + 8), and the shift times the
+ * block's sum of activation codes is subtracted by starting each block's accumulator at −offset·Σx
+ * (prepared once per activation row). The prefill GEMM turns it around (see there). Q4 expands 32 packed bytes to [block b low halves | b+1 low | b high | b+1 high]
  * without shuffling, and the activation row is stored in that order instead. */
 #include <immintrin.h>
 #include <string.h>
@@ -131,21 +131,25 @@ static void rows(const mv_matrix *w, const void *acts, size_t stride, int R, int
 }
 
 /* ------------------------------------------------------------------ prefill GEMM
- * A panel holds GEMM_NR = 48 weight columns; per block of 32 k: the codes as unsigned bytes in VNNI
- * order, [8 groups of 4 k][48 columns][4 bytes] (GEMM_NV = 3 zmm per group), then the 48 columns'
- * scales as f32. The tile broadcasts 4 activation codes of a row and multiplies them into every column vector;
- * each block's int32 sums start at the row's −offset·Σx, and are scaled (weight scale × activation
- * scale) into FP32 accumulators once per block. */
-enum { GEMM_MR = 4, GEMM_NV = 3, GEMM_NR = 16 * GEMM_NV, GEMM_GROUP_BYTES = 4 * GEMM_NR, GEMM_CODE_BYTES = 8 * GEMM_GROUP_BYTES };
-#define GEMM_BLOCK_BYTES ((size_t)GEMM_CODE_BYTES + GEMM_NR * sizeof(float))
+ * A panel holds GEMM_NR = 48 weight columns; per block of 32 k: the codes as signed bytes (Q4: the
+ * nibble − 8) in VNNI order, [8 groups of 4 k][48 columns][4 bytes] (GEMM_NV = 3 zmm per group),
+ * then the 48 columns' scales as f32, then their −128·Σ codes as int32. The tile broadcasts 4
+ * activation codes of a row (unsigned, q + 128) and multiplies them into every column vector; each
+ * block's int32 sums start at the columns' −128·Σw, which takes the activations' offset back out (the
+ * same vector for every row, where an offset on the weights' side needed a broadcast per row), and
+ * are scaled (weight scale × activation scale) into FP32 accumulators once per block. */
+enum { GEMM_MR = 4, GEMM_NV = 3, GEMM_NR = 16 * GEMM_NV, GEMM_GROUP_BYTES = 4 * GEMM_NR, GEMM_CODE_BYTES = 8 * GEMM_GROUP_BYTES,
+       GEMM_SCALE_BYTES = GEMM_NR * 4, GEMM_CORR_OFFSET = GEMM_CODE_BYTES + GEMM_SCALE_BYTES };
+#define GEMM_BLOCK_BYTES ((size_t)GEMM_CORR_OFFSET + GEMM_NR * sizeof(int32_t))
 
-static void gemm_act(mv_qtype t, const float *x, const mv_qacts *a, int m) {
-    const int off = mv_q_code_offset(t);
-    int8_t *codes = a->codes + (size_t)m * a->K;
+static void gemm_act(const float *x, const mv_qacts *a, int m) {
+    uint8_t *codes = a->codes + (size_t)m * a->K;
+    const __m256i offset = _mm256_set1_epi8((char)0x80); /* q + 128 as a byte */
     for (int b = 0; b < a->nb; b++) {
-        float *d = a->d + (size_t)m * a->nb + b;
-        int8_t *q = codes + (size_t)b * MV_QBLOCK;
-        a->corr[(size_t)m * a->nb + b] = -off * quantize_block(x + (size_t)b * MV_QBLOCK, q, q + 16, d);
+        int8_t q[MV_QBLOCK];
+        quantize_block(x + (size_t)b * MV_QBLOCK, q, q + 16, a->d + (size_t)m * a->nb + b);
+        _mm256_storeu_si256((__m256i *)(codes + (size_t)b * MV_QBLOCK),
+                            _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)q), offset));
     }
 }
 
@@ -169,19 +173,21 @@ static void transpose_16x8(const __m512i a[8], __m512i out[8]) {
         for (int m = 0; m < 4; m++) out[2 * m + h] = _mm512_permutex2var_epi32(c[2 * m], _mm512_loadu_si512(i3[h]), c[2 * m + 1]);
 }
 
-/* One column's block codes as a 256-bit half in k order: Q8 as stored (signed), Q4 unpacked to one
- * nibble a byte (unsigned). A missing column (src NULL) reads as zeros. */
+/* One column's block codes as a 256-bit half of signed bytes in k order: Q8 as stored, Q4 unpacked to
+ * one nibble a byte minus 8. A missing column (src NULL) reads as zeros. */
 static __m256i column_codes(const uint8_t *src, int q4) {
-    if (!q4) return src ? _mm256_loadu_si256((const __m256i *)src) : _mm256_setzero_si256();
-    const __m128i v = src ? _mm_loadu_si128((const __m128i *)src) : _mm_setzero_si128(), nib = _mm_set1_epi8(0x0F);
-    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), nib), _mm_and_si128(v, nib));
+    if (!src) return _mm256_setzero_si256();
+    if (!q4) return _mm256_loadu_si256((const __m256i *)src);
+    const __m128i v = _mm_loadu_si128((const __m128i *)src), nib = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
+    return _mm256_set_m128i(_mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), nib), eight),
+                            _mm_sub_epi8(_mm_and_si128(v, nib), eight));
 }
 
 /* Padding columns (beyond ncols) get zero codes and scales; their sums are never stored. */
 static void gemm_pack(const mv_matrix *w, int n0, int ncols, int b0, int nblk, void *panel) {
     const int nb = w->cols / MV_QBLOCK, q4 = w->qtype == MV_Q4;
     const size_t row_bytes = mv_q_row_bytes(w->qtype, w->cols), block_bytes = q4 ? 16 : 32;
-    const __m512i shift = _mm512_set1_epi8(q4 ? 0 : (char)0x80); /* Q8 codes to q + 128 */
+    const __m512i ones = _mm512_set1_epi8(1);
     for (int h = 0; h < GEMM_NV; h++) {
         const int cn = ncols - 16 * h < 0 ? 0 : ncols - 16 * h < 16 ? ncols - 16 * h : 16; /* 0: zeros */
         const uint8_t *src[16];
@@ -200,7 +206,12 @@ static void gemm_pack(const mv_matrix *w, int n0, int ncols, int b0, int nblk, v
                 a[i] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
             }
             transpose_16x8(a, out);
-            for (int g = 0; g < 8; g++) _mm512_store_si512(dst + g * GEMM_GROUP_BYTES, _mm512_xor_si512(out[g], shift));
+            __m512i sum = _mm512_setzero_si512(); /* per column: Σ of its 32 codes */
+            for (int g = 0; g < 8; g++) {
+                _mm512_store_si512(dst + g * GEMM_GROUP_BYTES, out[g]);
+                sum = _mm512_dpbusd_epi32(sum, ones, out[g]);
+            }
+            _mm512_store_si512(dst + GEMM_CORR_OFFSET, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sum, 7)));
             uint16_t sc[16] = { 0 };
             for (int c = 0; c < cn; c++) memcpy(&sc[c], scale_src[c] + 2 * (size_t)bi, 2);
             _mm512_store_ps(dst + GEMM_CODE_BYTES, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sc)));
@@ -213,20 +224,19 @@ static __mmask16 col_mask(int ncols, int c) { return ncols <= 16 * c ? 0 : mask1
 INLINE void gemm_tile_r(const mv_qacts *a, int m, int b0, const uint8_t *panel, int nblk, float *y, int ldy,
                         int ncols, const float *bias, int accumulate, const int R) {
     __m512 acc[GEMM_MR][GEMM_NV];
-    const int8_t *xq[GEMM_MR];
-    const int32_t *corr[GEMM_MR];
+    const uint8_t *xq[GEMM_MR];
     const float *dx[GEMM_MR];
     for (int r = 0; r < R; r++) {
         for (int v = 0; v < GEMM_NV; v++) acc[r][v] = _mm512_setzero_ps();
         xq[r] = a->codes + (size_t)(m + r) * a->K + (size_t)b0 * MV_QBLOCK;
-        corr[r] = a->corr + (size_t)(m + r) * a->nb + b0;
         dx[r] = a->d + (size_t)(m + r) * a->nb + b0;
     }
     for (int bi = 0; bi < nblk; bi++) {
         const uint8_t *pw = panel + (size_t)bi * GEMM_BLOCK_BYTES;
-        __m512i s[GEMM_MR][GEMM_NV];
+        __m512i s[GEMM_MR][GEMM_NV], corr[GEMM_NV];
+        for (int v = 0; v < GEMM_NV; v++) corr[v] = _mm512_load_si512(pw + GEMM_CORR_OFFSET + 64 * v);
         for (int r = 0; r < R; r++)
-            for (int v = 0; v < GEMM_NV; v++) s[r][v] = _mm512_set1_epi32(corr[r][bi]);
+            for (int v = 0; v < GEMM_NV; v++) s[r][v] = corr[v];
         for (int g = 0; g < 8; g++) {
             __m512i wv[GEMM_NV];
             for (int v = 0; v < GEMM_NV; v++) wv[v] = _mm512_load_si512(pw + g * GEMM_GROUP_BYTES + 64 * v);
@@ -234,7 +244,7 @@ INLINE void gemm_tile_r(const mv_qacts *a, int m, int b0, const uint8_t *panel, 
                 int32_t x4;
                 memcpy(&x4, xq[r] + (size_t)bi * MV_QBLOCK + 4 * g, 4);
                 const __m512i xb = _mm512_set1_epi32(x4);
-                for (int v = 0; v < GEMM_NV; v++) s[r][v] = _mm512_dpbusd_epi32(s[r][v], wv[v], xb);
+                for (int v = 0; v < GEMM_NV; v++) s[r][v] = _mm512_dpbusd_epi32(s[r][v], xb, wv[v]);
             }
         }
         __m512 dw[GEMM_NV];

@@ -10,13 +10,14 @@
 /* The decode path handles up to this many rows of x per weight pass. */
 enum { MV_QGEMV_MAX_M = 4 };
 
-/* Rows of x quantized per block for the prefill product: codes int8 [M][K] in natural k order, and per
- * row and block corr = −offset·Σcodes (mv_q_code_offset) and the activation scale d. */
+/* Rows of x quantized per block for the prefill product: codes [M][K] in natural k order, stored
+ * unsigned as q + 128 (the weights are the signed side of the integer products: the panels carry
+ * −128·Σw per column and block to take the offset back out), and per row and block the activation
+ * scale d. */
 typedef struct mv_qacts {
-    int8_t *codes;
-    int32_t *corr;
+    uint8_t *codes;
     float *d;
-    int K, nb; /* row strides: codes K, corr and d nb = K / MV_QBLOCK */
+    int K, nb; /* row strides: codes K, d nb = K / MV_QBLOCK */
 } mv_qacts;
 
 /* An integer decode kernel set. An "activation" is one row of x prepared for the kernel in a scratch
@@ -35,8 +36,8 @@ typedef struct mv_qgemv_isa {
      * and runs a register tile of up to gemm_mr rows over each. */
     int gemm_mr, gemm_nr;
     size_t gemm_block_bytes;
-    /* Row m of x (acts->K values) quantized for weights of type t into acts (codes, corr, d at row m). */
-    void (*gemm_act)(mv_qtype t, const float *x, const mv_qacts *acts, int m);
+    /* Row m of x (acts->K values) quantized into acts (codes and d at row m). */
+    void (*gemm_act)(const float *x, const mv_qacts *acts, int m);
     /* Weight rows [n0, n0 + ncols) (ncols ≤ gemm_nr), blocks [b0, b0 + nblk), into panel. */
     void (*gemm_pack)(const mv_matrix *w, int n0, int ncols, int b0, int nblk, void *panel);
     /* y[r, c] (+)= Σ over the panel's blocks for rows [m, m + rows) (rows ≤ gemm_mr), columns c < ncols;
