@@ -46,9 +46,6 @@ static void att_direct(const mv_gemm_isa *isa, softmax_fn softmax, float *out, i
     }
 }
 
-/* aligned_alloc wants a size that is a multiple of the alignment. */
-static void *alloc64(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
-
 static int padded_keys(const mv_gemm_isa *isa, int nk) { return (nk + isa->nr - 1) / isa->nr * isa->nr; }
 
 /* Kᵀ of one head (keys of dtype t) as f32 panels of nr keys (nk_pad × d): the right-hand side of S = QKᵀ. */
@@ -223,9 +220,9 @@ static void mh_alloc(mh_job *j, int threads) {
         /* one block: all packed Kᵀ (nk_pad·d per head, a multiple of 16 floats), then all V unless its
          * rows are already contiguous (a per-head cache) */
         const size_t nv = j->kv_stride == j->d && j->kv_t == MV_F32 ? 0 : (size_t)j->nk;
-        j->kp = alloc64(n_kv * d * ((size_t)j->nk_pad + nv) * sizeof(float));
+        j->kp = mv_alloc64(n_kv * d * ((size_t)j->nk_pad + nv) * sizeof(float));
         j->vp = j->kp && nv ? j->kp + n_kv * (size_t)j->nk_pad * d : NULL;
-        j->scratch = j->kp ? alloc64((size_t)threads * j->scratch_len * sizeof(float)) : NULL;
+        j->scratch = j->kp ? mv_alloc64((size_t)threads * j->scratch_len * sizeof(float)) : NULL;
         if (j->scratch) return;
         free(j->kp);
         j->kp = j->vp = NULL;

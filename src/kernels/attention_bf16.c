@@ -12,10 +12,12 @@
 
 #include "base/threadpool.h"
 #include "kernels/gemm_bf16.h"
+#include "kernels/kernels_isa.h"
 
 enum { QUERY_BLOCK = 64 }; /* queries per work item: 64 × 1056 scores are 270 KB */
 
-static size_t round32(size_t n) { return (n + 31) / 32 * 32; }
+/* Keys and head size padded for the BF16 converter and packer, which work in whole MV_BF16_KA runs. */
+static size_t pad_bf16(size_t n) { return (n + MV_BF16_KA - 1) / MV_BF16_KA * MV_BF16_KA; }
 
 /* Scale the first `cols` scores of each of `rows` rows (ld apart) and softmax them; zero the padding
  * after them (keys that do not exist), so the P·V product may run over it. */
@@ -52,13 +54,11 @@ static void gather_bf16(uint16_t *dst, float *tmp, size_t ld, const float *src, 
     mv_bf16_convert_avx512(dst, tmp, (int)ld, (int)ld, 0, rows);
 }
 
-static void *alloc64(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
-
 typedef struct att_job {
     const float *q, *k, *v;
     float *out;
     int q_stride, kv_stride, out_stride, n_heads, d, nq, nk, n_blocks;
-    size_t dp, nkp;    /* head_dim and keys padded to multiples of 32 */
+    size_t dp, nkp;    /* head_dim and keys padded (pad_bf16) */
     float scale;
     uint16_t *kb, *vtb; /* per head: K [nkp, dp] and Vᵀ [d, nkp] in BF16, zero padded */
     float *scratch;     /* per thread: queries [QUERY_BLOCK, dp], scores [QUERY_BLOCK, nkp], out [QUERY_BLOCK, d] */
@@ -97,18 +97,18 @@ static void attend_block(void *ctx, int item, int thread) {
         memcpy(j->out + (size_t)(i0 + i) * j->out_stride + (size_t)h * j->d, ob + (size_t)i * j->d, (size_t)j->d * sizeof *ob);
 }
 
-/* Keys and head dimensions are padded to multiples of 32 with zeros (zero rows of K score 0 and get
- * probability 0; zero columns add nothing): the BF16 converter and packer work in whole 32-wide runs. */
+/* Keys and head dimensions are zero-padded (pad_bf16): zero rows of K score 0 and get probability 0
+ * (softmax_rows zeroes them), zero columns add nothing. */
 int mv_attention_bf16(mv_pool *pool, float *out, int out_stride, const float *q, int q_stride, const float *k,
                       const float *v, int kv_stride, int n_heads, int head_dim, int nq, int nk, float scale) {
     if (strcmp(mv_bf16_kernel(), "none") == 0 || n_heads <= 0 || head_dim <= 0 || nq <= 0 || nk <= 0) return 0;
     att_job j = { q, k, v, out, q_stride, kv_stride, out_stride, n_heads, head_dim, nq, nk,
-                  (nq + QUERY_BLOCK - 1) / QUERY_BLOCK, round32((size_t)head_dim), round32((size_t)nk), scale,
+                  (nq + QUERY_BLOCK - 1) / QUERY_BLOCK, pad_bf16((size_t)head_dim), pad_bf16((size_t)nk), scale,
                   NULL, NULL, NULL, 0, 0 };
     const size_t block = QUERY_BLOCK * (j.dp + j.nkp + (size_t)head_dim), prep = j.nkp * j.dp;
     j.scratch_len = block > prep ? block : prep;
-    j.kb = alloc64((size_t)n_heads * j.nkp * j.dp * sizeof *j.kb);
-    j.vtb = alloc64((size_t)n_heads * (size_t)head_dim * j.nkp * sizeof *j.vtb);
+    j.kb = mv_alloc64((size_t)n_heads * j.nkp * j.dp * sizeof *j.kb);
+    j.vtb = mv_alloc64((size_t)n_heads * (size_t)head_dim * j.nkp * sizeof *j.vtb);
     j.scratch = malloc((size_t)mv_pool_threads(pool) * j.scratch_len * sizeof *j.scratch);
     const int ready = j.kb && j.vtb && j.scratch;
     if (ready) {

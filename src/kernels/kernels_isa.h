@@ -3,7 +3,12 @@
 #ifndef MV_KERNELS_ISA_H
 #define MV_KERNELS_ISA_H
 
+#include <stdlib.h>
+
 #include "kernels/kernels.h"
+
+/* 64-byte aligned memory of at least `bytes` (aligned_alloc wants a multiple of the alignment). */
+static inline void *mv_alloc64(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
 
 /* Micro-kernels one ISA provides to the shared blocked-GEMM driver (linear_tiled.c).
  * A "panel" is nr columns of the right-hand matrix stored k-major: element (k, j) at panel[k*ldp + j]. */

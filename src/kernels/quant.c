@@ -291,18 +291,8 @@ static void qgemm_act_item(void *ctx, int item, int thread) {
         j->isa->gemm_act(j->x + (size_t)m * j->acts.K, &j->acts, m);
 }
 
-/* Ask for weight rows [c0, c0 + ncols), blocks [b0, b0 + nblk), ahead of their packing: the pack reads
- * a short run of each of many rows, a pattern the hardware prefetchers do not follow. */
-static void prefetch_panel(const mv_matrix *w, int c0, int ncols, int b0, int nblk) {
-    const int nb = w->cols / MV_QBLOCK;
-    const size_t row_bytes = mv_q_row_bytes(w->qtype, w->cols), block_bytes = row_bytes / (size_t)nb;
-    for (int c = 0; c < ncols; c++) {
-        const char *codes = (const char *)w->data + (size_t)(c0 + c) * row_bytes + (size_t)b0 * block_bytes;
-        for (size_t off = 0; off < (size_t)nblk * block_bytes; off += 64) __builtin_prefetch(codes + off, 0, 2);
-        __builtin_prefetch((const char *)w->scales + ((size_t)(c0 + c) * (size_t)nb + (size_t)b0) * 2, 0, 2);
-    }
-}
-
+/* No software prefetch of the next panel: issued in a burst, spread over the tiles, early or late, it
+ * left the pack's share of the cycles unchanged (docs/DESIGN-NOTES.md). */
 static void qgemm_item(void *ctx, int item, int thread) {
     const qgemm_job *j = ctx;
     const mv_qgemv_isa *isa = j->isa;
@@ -318,13 +308,6 @@ static void qgemm_item(void *ctx, int item, int thread) {
             const int c0 = n0 + p * nr, ncols = N - c0 < nr ? N - c0 : nr;
             char *panel = panels + (size_t)p * panel_bytes;
             isa->gemm_pack(j->w, c0, ncols, b0, nblk, panel);
-            /* the next panel's weights travel while this one's tiles run */
-            const int next_p = p + 1 < panels_here ? p + 1 : 0, next_b0 = p + 1 < panels_here ? b0 : b0 + nblk;
-            if (next_b0 < nb) {
-                const int next_c0 = n0 + next_p * nr;
-                prefetch_panel(j->w, next_c0, N - next_c0 < nr ? N - next_c0 : nr, next_b0,
-                               nb - next_b0 < QGEMM_KBLOCKS ? nb - next_b0 : QGEMM_KBLOCKS);
-            }
             for (int m = m0; m < m1; m += isa->gemm_mr)
                 isa->gemm_tile(&j->acts, m, m1 - m < isa->gemm_mr ? m1 - m : isa->gemm_mr, b0, panel, nblk,
                                j->y + (size_t)m * N + c0, N, ncols, j->bias ? j->bias + c0 : NULL, b0 > 0);

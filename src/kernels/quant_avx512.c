@@ -5,8 +5,9 @@
  * vpdpbusd multiplies unsigned by signed bytes. In decode the weights are the unsigned side: Q8 codes
  * are shifted by +128 (an xor), Q4 nibbles are already 0..15 (= q + 8), and the shift times the
  * block's sum of activation codes is subtracted by starting each block's accumulator at −offset·Σx
- * (prepared once per activation row). The prefill GEMM turns it around (see there). Q4 expands 32 packed bytes to [block b low halves | b+1 low | b high | b+1 high]
- * without shuffling, and the activation row is stored in that order instead. */
+ * (prepared once per activation row); Q4 expands 32 packed bytes to [block b low halves | b+1 low |
+ * b high | b+1 high] without shuffling, and the activation row is stored in that order instead. The
+ * prefill GEMM turns the operands around (see there). */
 #include <immintrin.h>
 #include <string.h>
 

@@ -1,6 +1,6 @@
 /* test_llm_cache.c — KV-cache behaviour of the decoder on tiny-qwen2 (img_astronaut, 310 positions):
- * one-call vs chunked (by the caller, and by the decoder's own passes) vs token-by-token prefill agree, truncate + re-forward reproduces the logits,
- * for an F32 and for an F16 cache (prefill widens the F16 cache, decode reads it in place: both see
+ * one-call vs chunked (by the caller, and by the decoder's own passes) vs token-by-token prefill agree,
+ * truncate + re-forward reproduces the logits, for an F32 and for an F16 cache (prefill widens the F16 cache, decode reads it in place: both see
  * the same stored values, so they agree as closely as with F32; the F16 logits differ from the F32
  * ones by the rounding, measurably but little), overflow gives MV_ERR_CONTEXT with the cache
  * untouched, bad token ids / configs / cache dtypes give clear errors. */
