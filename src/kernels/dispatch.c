@@ -73,6 +73,11 @@ void mv_linear(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *
     else mv_linear_ref(pool, y, x, M, w, bias);
 }
 
+void mv_linear_many(mv_pool *pool, const float *x, int M, const mv_linear_out *outs, int n) {
+    if (n > 1 && mv_linear_q_many(pool, x, M, outs, n)) return;
+    for (int i = 0; i < n; i++) mv_linear(pool, outs[i].y, x, M, outs[i].w, outs[i].bias);
+}
+
 void mv_attention_head(float *out, int out_stride, const float *q, int q_stride, const float *k, const float *v,
                        int kv_stride, int nq, int nk, int d, float scale, int causal, int q_offset, float *scratch) {
     switch (mv_kernels_isa_id()) {

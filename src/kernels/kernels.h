@@ -45,6 +45,16 @@ const char *mv_kernels_isa(void);
 
 /* y[M,N] = x[M,K] · W[N,K]ᵀ (+ bias[N] when not NULL), FP32 accumulation. Threads split N (and M for large M). */
 void mv_linear(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias);
+/* One product of an input shared with others: y[M, w->rows] = x · wᵀ (+ bias when not NULL). */
+typedef struct mv_linear_out {
+    float *y;
+    const mv_matrix *w;
+    const float *bias;
+} mv_linear_out;
+/* mv_linear for each of outs[0..n) on the same x (all of one K). Quantized prefill products quantize
+ * x once and spread one balanced work list over the threads (q/k/v, gate/up kept as separate
+ * matrices); any other mix runs mv_linear on each. */
+void mv_linear_many(mv_pool *pool, const float *x, int M, const mv_linear_out *outs, int n);
 /* The plain C reference of mv_linear (tests compare SIMD paths against it). */
 void mv_linear_ref(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias);
 

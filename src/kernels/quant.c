@@ -266,22 +266,48 @@ static void qgemv_item(void *ctx, int block, int thread) {
 /* ------------------------------------------------------------------ prefill: integer GEMM */
 
 enum {
-    QGEMM_BLOCK_M = 512, /* x rows per work item: each packed panel is reused this often */
-    QGEMM_PANELS = 2,    /* panels (of the ISA's gemm_nr columns) per work item */
+    QGEMM_BLOCK_M = 512, /* x rows per work unit: each packed panel is reused this often */
     QGEMM_KBLOCKS = 8,   /* blocks of k per packed panel: a panel stays in L1 while the rows pass */
     QGEMM_ACT_ROWS = 16, /* x rows quantized per work item */
 };
 
+/* Work is cut into units of one panel (gemm_nr columns of one output) × one block of QGEMM_BLOCK_M
+ * rows, all costing the same. Handing out whole units left up to one unit of imbalance per product
+ * (19 panels of a 896-wide output on 2 threads: 10 against 9), so the last `units % threads` units
+ * are each split by rows into one share per thread: the first `whole` items are whole units, the
+ * rest shares. Each share packs its panel again, a few panels per product. */
 typedef struct qgemm_job {
     const mv_qgemv_isa *isa;
-    const mv_matrix *w;
-    const float *x, *bias;
-    float *y;
+    const float *x;
+    const mv_linear_out *outs;
+    int n_outs;
     mv_qacts acts;
-    int M, blocks_n;
-    char *panels; /* QGEMM_PANELS panels per pool thread */
-    size_t panels_bytes;
+    int M, panels, whole, threads; /* panels: over all outputs, per row block */
+    char *panel_buf;               /* one panel per pool thread */
+    size_t panel_bytes;
 } qgemm_job;
+
+static int panels_of(const mv_matrix *w, int nr) { return (w->rows + nr - 1) / nr; }
+
+/* Output, first column and rows [*m0, *m1) of work item `item`; 0 when its share of rows is empty. */
+static int qgemm_span(const qgemm_job *j, int item, int *out, int *c0, int *m0, int *m1) {
+    int unit = item, share = 0, shares = 1;
+    if (item >= j->whole) {
+        unit = j->whole + (item - j->whole) / j->threads;
+        share = (item - j->whole) % j->threads;
+        shares = j->threads;
+    }
+    const int nr = j->isa->gemm_nr, mr = j->isa->gemm_mr;
+    int p = unit % j->panels, g = 0;
+    while (p >= panels_of(j->outs[g].w, nr)) p -= panels_of(j->outs[g++].w, nr);
+    const int r0 = (unit / j->panels) * QGEMM_BLOCK_M, r1 = r0 + QGEMM_BLOCK_M < j->M ? r0 + QGEMM_BLOCK_M : j->M;
+    const int step = ((r1 - r0 + shares - 1) / shares + mr - 1) / mr * mr;
+    *out = g;
+    *c0 = p * nr;
+    *m0 = r0 + share * step;
+    *m1 = *m0 + step < r1 ? *m0 + step : r1;
+    return *m0 < *m1;
+}
 
 static void qgemm_act_item(void *ctx, int item, int thread) {
     (void)thread;
@@ -296,42 +322,38 @@ static void qgemm_act_item(void *ctx, int item, int thread) {
 static void qgemm_item(void *ctx, int item, int thread) {
     const qgemm_job *j = ctx;
     const mv_qgemv_isa *isa = j->isa;
-    const int N = j->w->rows, nr = isa->gemm_nr, nb = j->acts.nb;
-    const int m0 = (item / j->blocks_n) * QGEMM_BLOCK_M, m1 = m0 + QGEMM_BLOCK_M < j->M ? m0 + QGEMM_BLOCK_M : j->M;
-    const int n0 = (item % j->blocks_n) * nr * QGEMM_PANELS;
-    char *panels = j->panels + (size_t)thread * j->panels_bytes;
-    const int panels_here = (N - n0 + nr - 1) / nr < QGEMM_PANELS ? (N - n0 + nr - 1) / nr : QGEMM_PANELS;
+    int g, c0, m0, m1;
+    if (!qgemm_span(j, item, &g, &c0, &m0, &m1)) return;
+    const mv_linear_out *o = &j->outs[g];
+    const int N = o->w->rows, nb = j->acts.nb, ncols = N - c0 < isa->gemm_nr ? N - c0 : isa->gemm_nr;
+    char *panel = j->panel_buf + (size_t)thread * j->panel_bytes;
     for (int b0 = 0; b0 < nb; b0 += QGEMM_KBLOCKS) {
         const int nblk = nb - b0 < QGEMM_KBLOCKS ? nb - b0 : QGEMM_KBLOCKS;
-        const size_t panel_bytes = (size_t)nblk * isa->gemm_block_bytes;
-        for (int p = 0; p < panels_here; p++) {
-            const int c0 = n0 + p * nr, ncols = N - c0 < nr ? N - c0 : nr;
-            char *panel = panels + (size_t)p * panel_bytes;
-            isa->gemm_pack(j->w, c0, ncols, b0, nblk, panel);
-            for (int m = m0; m < m1; m += isa->gemm_mr)
-                isa->gemm_tile(&j->acts, m, m1 - m < isa->gemm_mr ? m1 - m : isa->gemm_mr, b0, panel, nblk,
-                               j->y + (size_t)m * N + c0, N, ncols, j->bias ? j->bias + c0 : NULL, b0 > 0);
-        }
+        isa->gemm_pack(o->w, c0, ncols, b0, nblk, panel);
+        for (int m = m0; m < m1; m += isa->gemm_mr)
+            isa->gemm_tile(&j->acts, m, m1 - m < isa->gemm_mr ? m1 - m : isa->gemm_mr, b0, panel, nblk,
+                           o->y + (size_t)m * N + c0, N, ncols, o->bias ? o->bias + c0 : NULL, b0 > 0);
     }
 }
 
-int mv_qgemm(const mv_qgemv_isa *isa, mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w,
-             const float *bias) {
-    const int K = w->cols, N = w->rows, nb = K / MV_QBLOCK, threads = mv_pool_threads(pool);
-    const int nc = isa->gemm_nr * QGEMM_PANELS;
-    qgemm_job j = { isa, w, x, bias, y, { NULL, NULL, K, nb }, M, (N + nc - 1) / nc, NULL,
-                    QGEMM_PANELS * QGEMM_KBLOCKS * isa->gemm_block_bytes };
+int mv_qgemm(const mv_qgemv_isa *isa, mv_pool *pool, const float *x, int M, const mv_linear_out *outs, int n) {
+    const int K = outs[0].w->cols, nb = K / MV_QBLOCK, threads = mv_pool_threads(pool);
+    qgemm_job j = { isa, x, outs, n, { NULL, NULL, K, nb }, M, 0, 0, threads, NULL,
+                    QGEMM_KBLOCKS * isa->gemm_block_bytes };
+    for (int i = 0; i < n; i++) j.panels += panels_of(outs[i].w, isa->gemm_nr);
+    const int units = j.panels * ((M + QGEMM_BLOCK_M - 1) / QGEMM_BLOCK_M);
+    j.whole = units - units % threads;
     j.acts.codes = malloc((size_t)M * (size_t)K + 1);
     j.acts.d = malloc((size_t)M * (size_t)nb * sizeof *j.acts.d + 1);
-    j.panels = aligned_alloc(64, j.panels_bytes * (size_t)threads);
-    const int ok = j.acts.codes && j.acts.d && j.panels;
+    j.panel_buf = aligned_alloc(64, j.panel_bytes * (size_t)threads);
+    const int ok = j.acts.codes && j.acts.d && j.panel_buf;
     if (ok) {
         mv_pool_for(pool, (M + QGEMM_ACT_ROWS - 1) / QGEMM_ACT_ROWS, qgemm_act_item, &j);
-        mv_pool_for(pool, j.blocks_n * ((M + QGEMM_BLOCK_M - 1) / QGEMM_BLOCK_M), qgemm_item, &j);
+        mv_pool_for(pool, j.whole + (units - j.whole) * threads, qgemm_item, &j);
     }
     free(j.acts.codes);
     free(j.acts.d);
-    free(j.panels);
+    free(j.panel_buf);
     return ok;
 }
 
@@ -348,7 +370,7 @@ void mv_linear_q(mv_pool *pool, float *y, const float *x, int M, const mv_matrix
     }
     const int K = w->cols, N = w->rows;
     if (M <= 0 || N <= 0) return;
-    if (M > MV_QGEMV_MAX_M && isa->gemm_tile && mv_qgemm(isa, pool, y, x, M, w, bias)) return;
+    if (M > MV_QGEMV_MAX_M && isa->gemm_tile && mv_qgemm(isa, pool, x, M, &(mv_linear_out){ y, w, bias }, 1)) return;
     const size_t stride = (isa->act_bytes(K) + 63) & ~(size_t)63;
     void *acts = aligned_alloc(64, stride * MV_QGEMV_MAX_M);
     if (!acts) {
@@ -363,4 +385,12 @@ void mv_linear_q(mv_pool *pool, float *y, const float *x, int M, const mv_matrix
         mv_pool_for(pool, (N + j.block_n - 1) / j.block_n, qgemv_item, &j);
     }
     free(acts);
+}
+
+int mv_linear_q_many(mv_pool *pool, const float *x, int M, const mv_linear_out *outs, int n) {
+    const mv_qgemv_isa *isa = qgemv_isa();
+    if (!isa || !isa->gemm_tile || M <= MV_QGEMV_MAX_M || n < 1) return 0;
+    for (int i = 0; i < n; i++)
+        if (outs[i].w->qtype == MV_Q_NONE || outs[i].w->cols != outs[0].w->cols || outs[i].w->rows < 1) return 0;
+    return mv_qgemm(isa, pool, x, M, outs, n);
 }

@@ -48,10 +48,10 @@ typedef struct mv_qgemv_isa {
 
 extern const mv_qgemv_isa mv_qgemv_avx512vnni, mv_qgemv_avx2;
 
-/* y[M, N] = x · wᵀ (+ bias) through isa's prefill kernels (isa->gemm_tile non-NULL), any M; returns 0,
- * with nothing written, when scratch memory is short. */
-int mv_qgemm(const mv_qgemv_isa *isa, mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w,
-             const float *bias);
+/* outs[i].y[M, N_i] = x · outs[i].wᵀ (+ bias) for i < n (quantized matrices of one K, N_i ≥ 1) through
+ * isa's prefill kernels (isa->gemm_tile non-NULL), any M: x is quantized once for all of them.
+ * Returns 0, with nothing written, when scratch memory is short. */
+int mv_qgemm(const mv_qgemv_isa *isa, mv_pool *pool, const float *x, int M, const mv_linear_out *outs, int n);
 
 /* Activation quantization shared by every ISA so their codes agree bit for bit: the block's scale
  * d = amax / 127 and multiplier 127 / amax (0 for an all-zero block); code = round-half-even(x · mult). */

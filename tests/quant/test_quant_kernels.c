@@ -101,10 +101,60 @@ static void run_isa_rows(const mv_qgemv_isa *isa, const qmat *q, const float *x,
     free(acts);
 }
 
+/* mv_linear_many: products sharing x (mixed Q8/Q4, widths that leave partial panels, one with a
+ * bias) against the integer reference of each, on 1–3 threads (3 splits the trailing work units by
+ * rows three ways) and for M below and above the decode limit and across the 512-row blocks; a float
+ * matrix in the mix sends every product through mv_linear instead. */
+static void check_linear_many(mv_pool *const pools[3]) {
+    enum { K = 96, NOUT = 4 };
+    static const int Ns[NOUT] = { 130, 5, 49, 1 }, Ms[] = { 3, 17, 519, 1030 };
+    qmat q[NOUT];
+    for (int i = 0; i < NOUT; i++) q[i] = make_qmat(i % 2 ? MV_Q4 : MV_Q8, Ns[i], K);
+    float bias[130];
+    fill(bias, 130, 1.f);
+    for (size_t mi = 0; mi < sizeof Ms / sizeof *Ms; mi++) {
+        const int M = Ms[mi];
+        float *x = malloc((size_t)M * K * sizeof *x), *got[NOUT], *ref = malloc((size_t)M * 130 * sizeof *ref);
+        fill(x, (size_t)M * K, 2.f);
+        mv_linear_out outs[NOUT];
+        for (int i = 0; i < NOUT; i++) {
+            got[i] = malloc((size_t)M * Ns[i] * sizeof **got);
+            outs[i] = (mv_linear_out){ got[i], &q[i].w, i == 0 ? bias : NULL };
+        }
+        for (int t = 0; t < 3; t++)
+            for (int with_float = 0; with_float < 2; with_float++) {
+                /* the float twin of output 2: its dequantized weights, compared with the float reference */
+                mv_matrix wdeq = { .dtype = MV_F32, .data = q[2].deq, .rows = Ns[2], .cols = K };
+                outs[2].w = with_float ? &wdeq : &q[2].w;
+                for (int i = 0; i < NOUT; i++) memset(got[i], 0xff, (size_t)M * Ns[i] * sizeof **got);
+                mv_linear_many(pools[t], x, M, outs, NOUT);
+                for (int i = 0; i < NOUT; i++) {
+                    const int is_float = with_float && i == 2;
+                    if (is_float) mv_linear_ref(pools[1], ref, x, M, &wdeq, outs[i].bias);
+                    else mv_linear_q_ref(pools[1], ref, x, M, &q[i].w, outs[i].bias);
+                    /* the integer reference is what every integer path computes; a CPU without the
+                     * integer GEMM dequantizes prefill sizes instead (the float reference over q.deq) */
+                    if (!is_float && !mv_linear_q_handles(M)) {
+                        mv_matrix d = { .dtype = MV_F32, .data = q[i].deq, .rows = Ns[i], .cols = K };
+                        mv_linear_ref(pools[1], ref, x, M, &d, outs[i].bias);
+                    }
+                    const double e = linear_rel_err(got[i], ref, x, q[i].deq, outs[i].bias, M, K, Ns[i]);
+                    CHECK(e <= 1e-5, "mv_linear_many M=%d threads=%d float=%d output %d (N=%d): rel err %g", M,
+                          t + 1, with_float, i, Ns[i], e);
+                }
+            }
+        outs[2].w = &q[2].w;
+        for (int i = 0; i < NOUT; i++) free(got[i]);
+        free(x);
+        free(ref);
+    }
+    for (int i = 0; i < NOUT; i++) free_qmat(&q[i]);
+}
+
 int main(void) {
     static const int Ks[] = { 32, 96, 544, 896, 1056 }, Ns[] = { 1, 5, 33, 130 }, Ms[] = { 1, 2, 3, 4, 5, 17, 519 };
     static const mv_qtype types[] = { MV_Q8, MV_Q4 };
-    mv_pool *pools[2] = { mv_pool_create(1), mv_pool_create(2) };
+    mv_pool *pools[3] = { mv_pool_create(1), mv_pool_create(2), mv_pool_create(3) };
     const mv_qgemv_isa *isas[2];
     int n_isas = 0;
     __builtin_cpu_init();
@@ -145,7 +195,7 @@ int main(void) {
                             for (int gemm = 0; gemm < 2; gemm++) {
                                 if (gemm && (!isas[i]->gemm_tile || M <= MV_QGEMV_MAX_M)) continue;
                                 memset(got, 0xff, (size_t)M * N * sizeof *got);
-                                if (gemm) CHECK(mv_qgemm(isas[i], pools[1], got, x, M, &q.w, bp), "qgemm scratch");
+                                if (gemm) CHECK(mv_qgemm(isas[i], pools[1], x, M, &(mv_linear_out){ got, &q.w, bp }, 1), "qgemm scratch");
                                 else run_isa_rows(isas[i], &q, x, M, bp, got);
                                 double e = linear_rel_err(got, ref, x, q.deq, bp, M, K, N);
                                 CHECK(e <= 1e-5, "%s%s %s M=%d K=%d N=%d bias=%d: rel err %g vs the integer reference",
@@ -181,9 +231,11 @@ int main(void) {
     mv_matrix zw = { .dtype = MV_I8, .data = codes, .rows = 1, .cols = 64, .qtype = MV_Q8, .scales = sc };
     mv_q_dequant(&zw, 0, 0, 64, back);
     CHECK(sc[0] == 0 && sc[1] == 0 && back[5] == 0 && back[63] == 0, "zero row: scales %u %u", sc[0], sc[1]);
+    check_linear_many(pools);
     printf("%d cases: kernels vs integer reference %.2e, dispatched %.2e, activation error %.2f of its bound\n", cases,
            worst_isa, worst_disp, worst_act);
     mv_pool_free(pools[0]);
     mv_pool_free(pools[1]);
+    mv_pool_free(pools[2]);
     return mvt_done("test_quant_kernels");
 }
