@@ -8,8 +8,8 @@
 //   load time, and peak RSS vs the weights.
 //
 // usage: node bench/report.mjs RESULTS_DIR MODEL_DIR
-// RESULTS_DIR holds bw.json, flops.json, minivl-<precision>-<quant>.json, gguf-<type>.json and
-// llama-<type>.json (any of the last three may be missing: their rows are left out).
+// RESULTS_DIR holds bw.json, flops.json, minivl-<precision>-<quant>[@round].json, gguf-<type>.json and
+// llama-<type>[@round].json (any of the last three may be missing: their rows are left out).
 import fs from "node:fs";
 import path from "node:path";
 
@@ -26,10 +26,34 @@ const load = (f) => {
 };
 const files = fs.readdirSync(dir);
 const bw = load("bw.json"), flops = load("flops.json");
-const ours = files.filter((f) => /^minivl-.*\.json$/.test(f)).sort().map((f) => load(f)).filter(Boolean);
+// Results of several rounds (NAME@ROUND.json, run.sh's ROUNDS) become one object: every number is
+// its median over the rounds (nested objects field by field), the rest comes from the first round.
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b), n = s.length;
+  return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+};
+function mergeRounds(objs) {
+  const first = objs[0], merged = {};
+  for (const [k, v] of Object.entries(first)) {
+    const all = objs.map((o) => o[k]);
+    if (typeof v === "number" && all.every((x) => typeof x === "number")) merged[k] = median(all);
+    else if (v && typeof v === "object" && !Array.isArray(v) && all.every((x) => x && typeof x === "object"))
+      merged[k] = mergeRounds(all);
+    else merged[k] = v;
+  }
+  return merged;
+}
+const rounds = {}; // NAME -> [results of each round]
+for (const f of files.filter((f) => /^(minivl|llama)-.*\.json$/.test(f)).sort()) {
+  const r = load(f);
+  if (r) (rounds[f.replace(/(@\d+)?\.json$/, "")] ??= []).push(r);
+}
+const loadRounds = (name) => (rounds[name] ? mergeRounds(rounds[name]) : null);
+const ours = Object.keys(rounds).filter((k) => k.startsWith("minivl-")).sort().map(loadRounds);
+const nRounds = Math.max(0, ...Object.values(rounds).map((v) => v.length));
 const TYPES = ["bf16", "f16", "q8_0", "q4_0"];
 const gguf = Object.fromEntries(TYPES.map((t) => [t, load(`gguf-${t}.json`)]).filter(([, v]) => v));
-const peer = Object.fromEntries(TYPES.map((t) => [t, load(`llama-${t}.json`)]).filter(([, v]) => v));
+const peer = Object.fromEntries(TYPES.map((t) => [t, loadRounds(`llama-${t}`)]).filter(([, v]) => v));
 const cfg = JSON.parse(fs.readFileSync(path.join(modelDir, "config.json"), "utf8"));
 
 // FLOPs of one tile through the vision encoder: per layer QKV+proj (4D²) and MLP (2DF) per token,
@@ -53,7 +77,8 @@ const name = (o) => `minivl ${o.precision}${o.quant !== "none" ? "/" + o.quant :
 const out = [];
 out.push(`Machine limits (same run): memory read ${f1(gbs)} GB/s (${bw ? bw.threads : "?"} threads, median); ` +
   `FP32 FMA AVX-512 ${f1(flops?.fp32_fma_avx512_gflop_s)} GFLOP/s, AVX2 ${f1(flops?.fp32_fma_avx2_gflop_s)}, ` +
-  `AVX512-BF16 vdpbf16ps ${f1(flops?.bf16_dp_avx512_gflop_s)} GFLOP/s; AMX-BF16 ${flops?.amx_bf16 ? "present" : "absent"}.`);
+  `AVX512-BF16 vdpbf16ps ${f1(flops?.bf16_dp_avx512_gflop_s)} GFLOP/s; AMX-BF16 ${flops?.amx_bf16 ? "present" : "absent"}.` +
+  (nRounds > 1 ? ` Every figure below is the median over ${nRounds} interleaved rounds.` : ""));
 out.push("");
 
 // Vision

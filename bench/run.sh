@@ -6,8 +6,11 @@
 #
 #   bench/run.sh                      # everything with the defaults below
 #   THREADS=2 REPS=5 VISION_REPS=3 DECODE_TOKENS=16 bench/run.sh
+#   ROUNDS=3 VARIANTS="f32:q8 f32:q4" GGUF_TYPES=q8_0 bench/run.sh   # the prefill ratio, 3 rounds
 #
-# Environment: THREADS (2), REPS (5; medians), VISION_REPS (3), DECODE_TOKENS (16),
+# Environment: THREADS (2), REPS (5; medians), VISION_REPS (3), DECODE_TOKENS (16), ROUNDS (1: each
+#   round runs every minivl variant and then every llama.cpp type; the report takes each figure's
+#   median over the rounds, so a burst of load from this VM's neighbours lands on both sides),
 #   MODEL (models/synth-internvl2-1b), OUT (build/bench-results), GGUF_TYPES ("bf16 q8_0 q4_0"),
 #   VARIANTS ("f32:none bf16:none f32:q8 f32:q4": minivl precision:quant pairs; ones this build
 #   does not support are skipped), PEER (1; 0 skips llama.cpp), BUILD_DIR (build).
@@ -16,6 +19,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 THREADS=${THREADS:-2}
 REPS=${REPS:-5}
+ROUNDS=${ROUNDS:-1}
 VISION_REPS=${VISION_REPS:-3}
 DECODE_TOKENS=${DECODE_TOKENS:-16}
 BUILD_DIR=${BUILD_DIR:-build}
@@ -42,16 +46,16 @@ log "probes: memory bandwidth, compute peak ($THREADS threads)"
 "$BUILD_DIR/bench/bw_probe" -t "$THREADS" --json >"$OUT/bw.json"
 "$BUILD_DIR/bench/flops_probe" -t "$THREADS" --json >"$OUT/flops.json"
 
-for v in $VARIANTS; do
-  prec=${v%%:*} quant=${v##*:}
-  log "minivl bench --precision $prec --quantize $quant"
+run_minivl() { # ROUND PRECISION QUANT
+  local r=$1 prec=$2 quant=$3 base="$OUT/minivl-$2-$3@$1"
+  log "round $r: minivl bench --precision $prec --quantize $quant"
   if ! "$MINIVL" bench -m "$MODEL" -t "$THREADS" --reps "$REPS" --vision-reps "$VISION_REPS" \
       --decode-tokens "$DECODE_TOKENS" --precision "$prec" --quantize "$quant" --json \
-      >"$OUT/minivl-$prec-$quant.json" 2>"$OUT/minivl-$prec-$quant.err"; then
-    log "  skipped: $(tail -n 1 "$OUT/minivl-$prec-$quant.err")"
-    rm -f "$OUT/minivl-$prec-$quant.json"
+      >"$base.json" 2>"$base.err"; then
+    log "  skipped: $(tail -n 1 "$base.err")"
+    rm -f "$base.json"
   fi
-done
+}
 
 if [ "$PEER" = 1 ]; then
   if [ ! -d bench/peer/node_modules/node-llama-cpp ]; then
@@ -64,10 +68,18 @@ if [ "$PEER" = 1 ]; then
       log "writing $gg"
       node bench/gguf_write.mjs "$MODEL" "$gg" --type "$t" >"$OUT/gguf-$t.json"
     fi
-    log "llama.cpp $t"
-    node bench/peer/llama_bench.mjs "$gg" -t "$THREADS" --reps "$REPS" --decode-tokens "$DECODE_TOKENS" \
-      >"$OUT/llama-$t.json"
   done
 fi
+
+for r in $(seq "$ROUNDS"); do
+  for v in $VARIANTS; do run_minivl "$r" "${v%%:*}" "${v##*:}"; done
+  if [ "$PEER" = 1 ]; then
+    for t in $GGUF_TYPES; do
+      log "round $r: llama.cpp $t"
+      node bench/peer/llama_bench.mjs "$OUT/llm-$t.gguf" -t "$THREADS" --reps "$REPS" \
+        --decode-tokens "$DECODE_TOKENS" >"$OUT/llama-$t@$r.json"
+    done
+  fi
+done
 
 node bench/report.mjs "$OUT" "$MODEL" | tee "$OUT/report.md"
