@@ -92,6 +92,22 @@ static void pv(const float *p, int ldp, int rows, const void *v, mv_dtype t, siz
     pv_blocks(p, ldp, rows, v, t, ldv, keys, d, out, ldo, NR, MR, pv_tile);
 }
 
+/* Lane i of the result = the sum of v[i]'s 16 lanes: a tree of in-lane unpacks/shuffles and 128-bit
+ * block shuffles, 45 operations for 16 sums where 16 _mm512_reduce_add_ps take ~8 each (decode
+ * attention's scores, 7 query rows × 4 keys at a time over 64 dims, spent most of their time there). */
+INLINE __m512 reduce16(const __m512 v[16]) {
+    __m512 s[8], w[4], z[2];
+    for (int j = 0; j < 8; j++) /* per 128-bit block: 2 partials each of v[2j], v[2j+1] */
+        s[j] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * j], v[2 * j + 1]), _mm512_unpackhi_ps(v[2 * j], v[2 * j + 1]));
+    for (int j = 0; j < 4; j++) /* per block: one partial each of v[4j..4j+3] */
+        w[j] = _mm512_add_ps(_mm512_shuffle_ps(s[2 * j], s[2 * j + 1], 0x44), _mm512_shuffle_ps(s[2 * j], s[2 * j + 1], 0xEE));
+    for (int j = 0; j < 2; j++) /* blocks 0+1 and 2+3 of w[2j], then of w[2j+1] */
+        z[j] = _mm512_add_ps(_mm512_shuffle_f32x4(w[2 * j], w[2 * j + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(w[2 * j], w[2 * j + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(z[0], z[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_f32x4(z[0], z[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
 /* R (≤ GEMV_MX) rows of x against GEMV_NW weight rows starting at n; rows past n1 repeat row n and
  * are not stored. Each weight vector is widened once and used for all R rows of x. */
 INLINE void gemv_block(const float *x, int K, const char *w, size_t row_bytes, int n, int n1, const float *bias,
@@ -110,9 +126,15 @@ INLINE void gemv_block(const float *x, int K, const char *w, size_t row_bytes, i
             for (int i = 0; i < GEMV_NW; i++) acc[r][i] = _mm512_fmadd_ps(xv, wv[i], acc[r][i]);
         }
     }
+    _Static_assert(GEMV_MX * GEMV_NW == 16, "one reduce16 per block");
+    __m512 v[16];
+    for (int r = 0; r < GEMV_MX; r++)
+        for (int i = 0; i < GEMV_NW; i++) v[r * GEMV_NW + i] = r < R ? acc[r][i] : _mm512_setzero_ps();
+    float sums[16];
+    _mm512_storeu_ps(sums, reduce16(v));
     for (int r = 0; r < R; r++)
         for (int i = 0; i < GEMV_NW && n + i < n1; i++)
-            y[(size_t)r * ldy + n + i] = _mm512_reduce_add_ps(acc[r][i]) + (bias ? bias[n + i] : 0.f);
+            y[(size_t)r * ldy + n + i] = sums[r * GEMV_NW + i] + (bias ? bias[n + i] : 0.f);
 }
 
 /* One row of x (decode): weight rows one after another, so the reads form one sequential stream the
