@@ -124,13 +124,6 @@ static float hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* The 8-lane sums of a, b, c, d as one 4-lane vector: two rounds of hadd, then the two 128-bit halves
- * added (5 operations for 4 sums, where hsum takes 4 each). */
-static inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
-    const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
-    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-}
-
 /* R (≤ GEMV_MX) rows of x against GEMV_NW weight rows starting at n; rows past n1 repeat row n and
  * are not stored. Each weight vector is widened once and used for all R rows of x. */
 INLINE void gemv_block(const float *x, int K, const char *w, size_t row_bytes, int n, int n1, const float *bias,
@@ -150,12 +143,9 @@ INLINE void gemv_block(const float *x, int K, const char *w, size_t row_bytes, i
             for (int i = 0; i < GEMV_NW; i++) acc[r][i] = _mm256_fmadd_ps(xv, wv[i], acc[r][i]);
         }
     }
-    _Static_assert(GEMV_NW == 4, "one hsum4 per row");
-    for (int r = 0; r < R; r++) {
-        float sums[4];
-        _mm_storeu_ps(sums, hsum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
-        for (int i = 0; i < GEMV_NW && n + i < n1; i++) y[(size_t)r * ldy + n + i] = sums[i] + (bias ? bias[n + i] : 0.f);
-    }
+    for (int r = 0; r < R; r++)
+        for (int i = 0; i < GEMV_NW && n + i < n1; i++)
+            y[(size_t)r * ldy + n + i] = hsum(acc[r][i]) + (bias ? bias[n + i] : 0.f);
 }
 
 /* One row of x (decode): weight rows one after another — one sequential stream for the prefetcher —
