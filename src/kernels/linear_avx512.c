@@ -93,8 +93,9 @@ static void pv(const float *p, int ldp, int rows, const void *v, mv_dtype t, siz
 }
 
 /* Lane i of the result = the sum of v[i]'s 16 lanes: a tree of in-lane unpacks/shuffles and 128-bit
- * block shuffles, 45 operations for 16 sums where 16 _mm512_reduce_add_ps take ~8 each (decode
- * attention's scores, 7 query rows × 4 keys at a time over 64 dims, spent most of their time there). */
+ * block shuffles, 45 operations for 16 sums where 16 _mm512_reduce_add_ps take ~8 each. Decode
+ * attention's scores (a GQA group's query rows × 4 keys at a time, 64 dims) spent most of their time
+ * in those reductions: QKᵀ went from 11.6% to 7.7% of a Q4 decode step at 2000 positions. */
 INLINE __m512 reduce16(const __m512 v[16]) {
     __m512 s[8], w[4], z[2];
     for (int j = 0; j < 8; j++) /* per 128-bit block: 2 partials each of v[2j], v[2j+1] */
