@@ -246,21 +246,51 @@ static const mv_qgemv_isa *qgemv_isa(void) {
     }
 }
 
+/* Decode: products sharing one x (mv_linear_many: q/k/v, gate/up) run as one pool loop, each output cut
+ * into its own streaming blocks, so the small ones (k, v) add work items rather than a loop and a
+ * barrier of their own. */
+enum { QGEMV_MAX_OUTS = 4 };
+
 typedef struct qgemv_job {
     const mv_qgemv_isa *isa;
-    const mv_matrix *w;
-    const void *acts;
+    const mv_linear_out *outs;
+    void *acts;
     size_t stride;
-    int R, block_n;
-    const float *bias;
-    float *y;
+    int m0, R;
+    int block_n[QGEMV_MAX_OUTS], first_item[QGEMV_MAX_OUTS + 1]; /* per output; items of output g start at first_item[g] */
 } qgemv_job;
 
-static void qgemv_item(void *ctx, int block, int thread) {
+static void qgemv_item(void *ctx, int item, int thread) {
     (void)thread;
     const qgemv_job *j = ctx;
-    const int n0 = block * j->block_n, n1 = n0 + j->block_n < j->w->rows ? n0 + j->block_n : j->w->rows;
-    j->isa->rows(j->w, j->acts, j->stride, j->R, n0, n1, j->bias, j->y, j->w->rows);
+    int g = 0;
+    while (item >= j->first_item[g + 1]) g++;
+    const mv_linear_out *o = &j->outs[g];
+    const int N = o->w->rows, n0 = (item - j->first_item[g]) * j->block_n[g];
+    const int n1 = n0 + j->block_n[g] < N ? n0 + j->block_n[g] : N;
+    j->isa->rows(o->w, j->acts, j->stride, j->R, n0, n1, o->bias, o->y + (size_t)j->m0 * N, N);
+}
+
+/* outs[0..n) (n ≤ QGEMV_MAX_OUTS, one qtype and K) through the decode kernels, MV_QGEMV_MAX_M rows of x
+ * at a time; 0 when scratch memory is short. */
+static int qgemv_many(const mv_qgemv_isa *isa, mv_pool *pool, const float *x, int M, const mv_linear_out *outs, int n) {
+    const int K = outs[0].w->cols, threads = mv_pool_threads(pool);
+    const size_t stride = (isa->act_bytes(K) + 63) & ~(size_t)63;
+    qgemv_job j = { isa, outs, aligned_alloc(64, stride * MV_QGEMV_MAX_M), stride, 0, 0, { 0 }, { 0 } };
+    if (!j.acts) return 0;
+    for (int g = 0; g < n; g++) {
+        const int N = outs[g].w->rows;
+        j.block_n[g] = mv_stream_rows_per_item(N, threads, QGEMV_BLOCK_N);
+        j.first_item[g + 1] = j.first_item[g] + (N + j.block_n[g] - 1) / j.block_n[g];
+    }
+    for (j.m0 = 0; j.m0 < M; j.m0 += MV_QGEMV_MAX_M) {
+        j.R = M - j.m0 < MV_QGEMV_MAX_M ? M - j.m0 : MV_QGEMV_MAX_M;
+        for (int r = 0; r < j.R; r++)
+            isa->act_prep(outs[0].w->qtype, x + (size_t)(j.m0 + r) * K, K, (char *)j.acts + r * stride);
+        mv_pool_for(pool, j.first_item[n], qgemv_item, &j);
+    }
+    free(j.acts);
+    return 1;
 }
 
 /* ------------------------------------------------------------------ prefill: integer GEMM */
@@ -368,29 +398,21 @@ void mv_linear_q(mv_pool *pool, float *y, const float *x, int M, const mv_matrix
         mv_linear_q_ref(pool, y, x, M, w, bias);
         return;
     }
-    const int K = w->cols, N = w->rows;
-    if (M <= 0 || N <= 0) return;
-    if (M > MV_QGEMV_MAX_M && isa->gemm_tile && mv_qgemm(isa, pool, x, M, &(mv_linear_out){ y, w, bias }, 1)) return;
-    const size_t stride = (isa->act_bytes(K) + 63) & ~(size_t)63;
-    void *acts = aligned_alloc(64, stride * MV_QGEMV_MAX_M);
-    if (!acts) {
-        mv_linear_ref(pool, y, x, M, w, bias);
-        return;
-    }
-    for (int m0 = 0; m0 < M; m0 += MV_QGEMV_MAX_M) {
-        const int R = M - m0 < MV_QGEMV_MAX_M ? M - m0 : MV_QGEMV_MAX_M;
-        for (int r = 0; r < R; r++) isa->act_prep(w->qtype, x + (size_t)(m0 + r) * K, K, (char *)acts + r * stride);
-        qgemv_job j = { isa, w, acts, stride, R, mv_stream_rows_per_item(N, mv_pool_threads(pool), QGEMV_BLOCK_N), bias,
-                        y + (size_t)m0 * N };
-        mv_pool_for(pool, (N + j.block_n - 1) / j.block_n, qgemv_item, &j);
-    }
-    free(acts);
+    if (M <= 0 || w->rows <= 0) return;
+    const mv_linear_out out = { y, w, bias };
+    if (M > MV_QGEMV_MAX_M && isa->gemm_tile && mv_qgemm(isa, pool, x, M, &out, 1)) return;
+    if (!qgemv_many(isa, pool, x, M, &out, 1)) mv_linear_ref(pool, y, x, M, w, bias);
 }
 
 int mv_linear_q_many(mv_pool *pool, const float *x, int M, const mv_linear_out *outs, int n) {
     const mv_qgemv_isa *isa = qgemv_isa();
-    if (!isa || !isa->gemm_tile || M <= MV_QGEMV_MAX_M || n < 1) return 0;
-    for (int i = 0; i < n; i++)
+    if (!isa || M < 1 || n < 1) return 0;
+    int same_type = 1;
+    for (int i = 0; i < n; i++) {
         if (outs[i].w->qtype == MV_Q_NONE || outs[i].w->cols != outs[0].w->cols || outs[i].w->rows < 1) return 0;
-    return mv_qgemm(isa, pool, x, M, outs, n);
+        same_type &= outs[i].w->qtype == outs[0].w->qtype;
+    }
+    if (M > MV_QGEMV_MAX_M) return isa->gemm_tile && mv_qgemm(isa, pool, x, M, outs, n);
+    /* decode: the activation layout follows the weight type */
+    return same_type && n <= QGEMV_MAX_OUTS && qgemv_many(isa, pool, x, M, outs, n);
 }

@@ -42,9 +42,9 @@ void mv_q_quantize_matrix(mv_pool *pool, const mv_matrix *src, mv_qtype t, void 
 int mv_linear_q_handles(int M);
 /* mv_linear for a quantized w (mv_linear forwards here). */
 void mv_linear_q(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias);
-/* mv_linear_many's integer path: when every outs[i].w is quantized with the same K and M is a
- * prefill size the CPU's integer GEMM takes, runs them all and returns 1; returns 0 (nothing
- * written) otherwise. */
+/* mv_linear_many's integer path: when every outs[i].w is quantized with the same K, and either M is a
+ * prefill size the CPU's integer GEMM takes or a decode size (M ≤ 4, up to 4 outputs of one qtype),
+ * runs them all in one pass and returns 1; returns 0 (nothing written) otherwise. */
 int mv_linear_q_many(mv_pool *pool, const float *x, int M, const mv_linear_out *outs, int n);
 /* The plain C reference of the integer path: x quantized per block to int8 (d = max|x| / 127), exact
  * integer block sums, float combination — what the SIMD decode kernels compute. */

@@ -30,7 +30,8 @@ static inline double linear_rel_err(const float *got, const float *ref, const fl
             double mag = bias ? fabs(bias[n]) : 0;
             for (int k = 0; k < K; k++) mag += fabs((double)x[(size_t)m * K + k] * wf[(size_t)n * K + k]);
             double e = fabs((double)got[(size_t)m * N + n] - ref[(size_t)m * N + n]) / (mag + 1e-30);
-            if (!(e <= worst)) worst = e;
+            if (e != e) return e; /* a NaN (an element never written) must not be overwritten by a later max */
+            if (e > worst) worst = e;
         }
     return worst;
 }

@@ -50,7 +50,7 @@ static void test_erf(const op_set *s) {
         s->erf(out, (size_t)n);
         for (int i = 0; i < n; i++) {
             double e = ulps(out[i], erf((double)in[i]));
-            if (!(e <= worst)) { worst = e; worst_at = in[i]; }
+            if (!(e <= worst) && worst == worst) { worst = e; worst_at = in[i]; }
         }
     }
     for (int i = -100000; i <= 100000; i += B) {
@@ -60,7 +60,7 @@ static void test_erf(const op_set *s) {
         s->erf(out, (size_t)n);
         for (int j = 0; j < n; j++) {
             double e = ulps(out[j], erf((double)in[j]));
-            if (!(e <= worst)) { worst = e; worst_at = in[j]; }
+            if (!(e <= worst) && worst == worst) { worst = e; worst_at = in[j]; }
         }
     }
     printf("erf %s: max error %.3f ulp (at %.9g)\n", s->name, worst, (double)worst_at);

@@ -45,7 +45,7 @@ static double rel_err(const float *got, const float *want, const float *x, const
                 mag += fabs((double)a * b);
             }
             double e = fabs((double)got[(size_t)m * N + n] - want[(size_t)m * N + n]) / (mag + 1e-30);
-            if (!(e <= worst)) worst = e; /* NaN sticks */
+            if (!(e <= worst) && worst == worst) worst = e; /* NaN sticks */
         }
     return worst;
 }
