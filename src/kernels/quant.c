@@ -310,7 +310,6 @@ typedef struct qgemm_job {
     const mv_qgemv_isa *isa;
     const float *x;
     const mv_linear_out *outs;
-    int n_outs;
     mv_qacts acts;
     int M, panels, whole, threads; /* panels: over all outputs, per row block */
     char *panel_buf;               /* one panel per pool thread */
@@ -368,7 +367,7 @@ static void qgemm_item(void *ctx, int item, int thread) {
 
 int mv_qgemm(const mv_qgemv_isa *isa, mv_pool *pool, const float *x, int M, const mv_linear_out *outs, int n) {
     const int K = outs[0].w->cols, nb = K / MV_QBLOCK, threads = mv_pool_threads(pool);
-    qgemm_job j = { isa, x, outs, n, { NULL, NULL, K, nb }, M, 0, 0, threads, NULL,
+    qgemm_job j = { isa, x, outs, { NULL, NULL, K, nb }, M, 0, 0, threads, NULL,
                     QGEMM_KBLOCKS * isa->gemm_block_bytes };
     for (int i = 0; i < n; i++) j.panels += panels_of(outs[i].w, isa->gemm_nr);
     const int units = j.panels * ((M + QGEMM_BLOCK_M - 1) / QGEMM_BLOCK_M);

@@ -369,7 +369,8 @@ static void for_rows(fwd *f, int layer, int p0, int n, rows_step step) {
 }
 
 /* h = down(silu(gate(h)) * up(h)). */
-static void mlp(fwd *f, const mv_llm_layer *L, int layer, int n) {
+static void mlp(fwd *f, int layer, int n) {
+    const mv_llm_layer *L = &f->m->layers[layer];
     const size_t I = (size_t)f->m->inter;
     float *gate = f->mlp;
     if (L->w_gate_up.data) {
@@ -402,7 +403,7 @@ static void run_chunk(fwd *f, const float *embeds, int n) {
         attention(f, l, p0, n);
         mv_linear(f->pool, f->h, f->att, n, &L->wo, L->bo);
         for_rows(f, l, p0, n, ROWS_ATTN_OUT);
-        mlp(f, L, l, n);
+        mlp(f, l, n);
         for_rows(f, l, p0, n, ROWS_MLP_OUT);
     }
     if (f->kvs) for (int r = 0; r < n; r++) f->kvs[r]->len++;
