@@ -19,5 +19,6 @@ mv_status mv_model_mark_bf16(mv_model *m, mv_error *err) {
      * other CPUs they are not marked either: the BF16 panels are packed from float weights only */
     for (int i = 0; i < nv + np + nl; i++) mats[i]->bf16_act = mats[i]->qtype == MV_Q_NONE;
     free(mats);
+    mv_internvit_set_bf16_attention(m->vit, 1);
     return MV_OK;
 }

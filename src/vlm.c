@@ -32,6 +32,9 @@ static mv_status load_parts(mv_model *m, const mv_model_params *p, mv_error *err
     const mv_qtype quant = p->quantize && *p->quantize ? mv_qtype_parse(p->quantize) : MV_Q_NONE;
     if (p->quantize && *p->quantize && quant == MV_Q_NONE)
         return mv_set_error(err, MV_ERR_ARG, "quantize: '%s' is not a quantization type (q8, q4)", p->quantize);
+    const mv_qtype vquant = p->quantize_vision && *p->quantize_vision ? mv_qtype_parse(p->quantize_vision) : MV_Q_NONE;
+    if (p->quantize_vision && *p->quantize_vision && vquant == MV_Q_NONE)
+        return mv_set_error(err, MV_ERR_ARG, "quantize_vision: '%s' is not a quantization type (q8)", p->quantize_vision);
     if (p->kv_cache != MV_KV_AUTO && p->kv_cache != MV_KV_F32 && p->kv_cache != MV_KV_F16)
         return mv_set_error(err, MV_ERR_ARG, "mv_model_params.kv_cache: unknown value %d", (int)p->kv_cache);
     mv_status rc = mv_config_load_dir(m->dir, &m->cfg, err);
@@ -53,6 +56,7 @@ static mv_status load_parts(mv_model *m, const mv_model_params *p, mv_error *err
     if ((rc = mv_llm_load(m->weights, &m->cfg, &m->llm, err)) != MV_OK) return rc;
     m->n_threads = p->n_threads > 0 ? p->n_threads : (mv_cpu_count() < 256 ? mv_cpu_count() : 256);
     if (!(m->pool = mv_pool_create(m->n_threads))) return mv_set_error(err, MV_ERR_NOMEM, "cannot start %d threads", m->n_threads);
+    if (vquant != MV_Q_NONE && (rc = mv_internvit_quantize(m->vit, vquant, m->pool, m->weights, err)) != MV_OK) return rc;
     if (quant != MV_Q_NONE && (rc = mv_llm_quantize(m->llm, quant, m->pool, m->weights, err)) != MV_OK) return rc;
     int max_ctx = m->cfg.llm.max_position_embeddings < 32768 ? m->cfg.llm.max_position_embeddings : 32768;
     m->context_length = p->context_length > 0 && p->context_length < max_ctx ? p->context_length : max_ctx;

@@ -10,7 +10,7 @@
  *    --decode-tokens greedy steps of one token each, timed per repetition (the context is truncated
  *    back before each repetition);
  *  - peak_rss_mb (getrusage ru_maxrss, MiB), weights_mb (MiB of tensors), threads, precision, quant,
- *    kv_cache (what --kv-cache auto resolved to).
+ *    quant_vision, kv_cache (what --kv-cache auto resolved to).
  * Prints a table, or with --json one object. Speeds are reported, never checked. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -29,9 +29,7 @@ static const int decode_contexts[N_CTX] = { 300, 2000 };
 typedef struct bench_opts {
     const char *model_dir;
     const char *image_path;
-    const char *precision;  /* "f32" (reference) or "bf16" */
-    const char *quant;      /* "none", "q8", "q4" */
-    mv_kv_type kv_cache;
+    mv_model_params mp;     /* the load options (precision, quantization, KV cache) */
     int threads, json, reps, vision_reps, prefill_tokens, decode_tokens;
 } bench_opts;
 
@@ -51,52 +49,33 @@ static void usage(FILE *f) {
             "  --vision-reps N        repetitions of the one-tile vision encode (default 3)\n"
             "  --prefill N            prompt length for the prefill rate (default 512)\n"
             "  --decode-tokens N      decode steps per repetition (default 16)\n"
-            "  --image PATH           the image for the vision timing (default: a synthetic 448x448 one)\n"
-            "  --precision f32|bf16   activation precision (default f32)\n"
-            "  --quantize none|q8|q4  weight quantization at load (default none)\n"
-            "  --kv-cache auto|f32|f16  KV-cache storage (default auto: f16 with bf16 or quantized weights)\n");
-}
-
-static int one_of(const char *v, const char *const *names, const char *opt) {
-    for (int i = 0; names[i]; i++)
-        if (!strcmp(v, names[i])) return 1;
-    fprintf(stderr, "minivl bench: unknown %s '%s'\n", opt, v);
-    return 0;
+            "  --image PATH           the image for the vision timing (default: a synthetic 448x448 one)\n");
+    cli_model_options_usage(f, 2, 22);
 }
 
 /* Returns 1 to run, 0 on a usage error (message printed), -1 after --help. */
 static int parse_opts(int argc, char **argv, bench_opts *o) {
-    static const char *const precisions[] = { "f32", "bf16", NULL }, *const quants[] = { "none", "q8", "q4", NULL };
-    *o = (bench_opts){ .precision = "f32", .quant = "none", .reps = 5, .vision_reps = 3, .prefill_tokens = 512, .decode_tokens = 16 };
+    *o = (bench_opts){ .mp = mv_model_default_params(), .reps = 5, .vision_reps = 3, .prefill_tokens = 512, .decode_tokens = 16 };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int ok = 1;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return -1; }
         if (!strcmp(a, "--json")) { o->json = 1; continue; }
         if (!v) { fprintf(stderr, "minivl bench: %s needs a value (or is unknown)\n", a); return 0; }
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model_dir = v;
+        if ((ok = cli_model_option(a, v, &o->mp)) >= 0) {}
+        else if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model_dir = v;
         else if (!strcmp(a, "--image")) o->image_path = v;
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = cli_parse_int(v, a, 1, 256, &o->threads);
         else if (!strcmp(a, "--reps")) ok = cli_parse_int(v, a, 1, 1000, &o->reps);
         else if (!strcmp(a, "--vision-reps")) ok = cli_parse_int(v, a, 1, 1000, &o->vision_reps);
         else if (!strcmp(a, "--prefill")) ok = cli_parse_int(v, a, 1, 16384, &o->prefill_tokens);
         else if (!strcmp(a, "--decode-tokens")) ok = cli_parse_int(v, a, 1, 4096, &o->decode_tokens);
-        else if (!strcmp(a, "--precision")) ok = one_of(o->precision = v, precisions, a);
-        else if (!strcmp(a, "--quantize")) ok = one_of(o->quant = v, quants, a);
-        else if (!strcmp(a, "--kv-cache")) ok = cli_parse_kv_cache(v, a, &o->kv_cache);
         else { fprintf(stderr, "minivl bench: unknown option '%s' (see minivl bench --help)\n", a); return 0; }
         if (!ok) return 0;
         i++;
     }
     if (!o->model_dir) { fprintf(stderr, "minivl bench: -m DIR is required\n"); return 0; }
     return 1;
-}
-
-/* The fast paths' load options: BF16 activations, weights quantized at load. */
-static void apply_model_options(const bench_opts *o, mv_model_params *mp) {
-    mp->precision = strcmp(o->precision, "bf16") == 0 ? MV_PRECISION_BF16 : MV_PRECISION_F32;
-    mp->quantize = strcmp(o->quant, "none") == 0 ? NULL : o->quant;
-    mp->kv_cache = o->kv_cache;
 }
 
 static double now_ms(void) {
@@ -284,8 +263,9 @@ static void print_json(const bench_opts *o, const bench_result *r) {
     cJSON_AddNumberToObject(j, "peak_rss_mb", r->peak_rss_mb);
     cJSON_AddNumberToObject(j, "weights_mb", r->weights_mb);
     cJSON_AddNumberToObject(j, "threads", r->threads);
-    cJSON_AddStringToObject(j, "precision", o->precision);
-    cJSON_AddStringToObject(j, "quant", o->quant);
+    cJSON_AddStringToObject(j, "precision", cli_precision_name(o->mp.precision));
+    cJSON_AddStringToObject(j, "quant", cli_quant_name(o->mp.quantize));
+    cJSON_AddStringToObject(j, "quant_vision", cli_quant_name(o->mp.quantize_vision));
     cJSON_AddStringToObject(j, "kv_cache", cli_kv_cache_name(r->kv_cache));
     cJSON_AddNumberToObject(j, "prefill_tokens", o->prefill_tokens);
     cJSON_AddNumberToObject(j, "decode_steps", o->decode_tokens);
@@ -298,8 +278,9 @@ static void print_json(const bench_opts *o, const bench_result *r) {
 }
 
 static void print_table(const bench_opts *o, const bench_result *r) {
-    printf("minivl bench: %s (threads %d, precision %s, quant %s, kv cache %s)\n", o->model_dir, r->threads,
-           o->precision, o->quant, cli_kv_cache_name(r->kv_cache));
+    printf("minivl bench: %s (threads %d, precision %s, quant %s, vision quant %s, kv cache %s)\n", o->model_dir,
+           r->threads, cli_precision_name(o->mp.precision), cli_quant_name(o->mp.quantize),
+           cli_quant_name(o->mp.quantize_vision), cli_kv_cache_name(r->kv_cache));
     printf("  %-34s %10.1f ms   (median of %d)\n", "load to ready", r->load_ms, o->reps);
     printf("  %-34s %10.1f ms   (median of %d)\n", "vision, per 448 tile", r->vision_ms_per_tile, o->vision_reps);
     char label[64];
@@ -317,13 +298,12 @@ int mv_cmd_bench(int argc, char **argv) {
     bench_opts o;
     int p = parse_opts(argc, argv, &o);
     if (p <= 0) return p < 0 ? 0 : 2;
-    mv_model_params mp = mv_model_default_params();
+    mv_model_params mp = o.mp;
     mp.n_threads = o.threads;
     mp.max_tiles = 1;
     /* room for the longest context plus its decode steps; a small cache keeps the RSS honest */
     mp.context_length = (decode_contexts[N_CTX - 1] > o.prefill_tokens ? decode_contexts[N_CTX - 1] : o.prefill_tokens)
                         + o.decode_tokens + 1;
-    apply_model_options(&o, &mp);
     mv_error err = { 0 };
     bench_result res = { 0 };
     mv_model *model = NULL;

@@ -39,12 +39,10 @@ static void usage_run(FILE *f) {
             "  --temp T  --top-k K  --top-p P  --repeat-penalty R  --seed S   sampling (default greedy)\n"
             "  --max-tiles N          tile budget per image (default: config max_dynamic_patch)\n"
             "  --ctx N                context length (default: min(config, 32768))\n"
-            "  --precision f32|bf16   vision/prefill arithmetic: f32 reference (default) or BF16 activations\n"
-            "  --quantize q8|q4       quantize the language model's weights in memory at load\n"
-            "  --kv-cache auto|f32|f16  KV-cache storage (default auto: f16 with bf16 or quantized weights)\n"
             "  --ignore-eos           keep generating past the end-of-turn token\n"
             "  --json                 print one JSON object (ids, text, tiles, timings) instead of streaming\n"
             "  --dump-tensors FILE    write pixel_values, vit_embeds, logits_last (F32 safetensors)\n");
+    cli_model_options_usage(f, 2, 22);
 }
 
 static int parse_float(const char *s, const char *opt, float lo, float hi, float *out) {
@@ -72,15 +70,10 @@ static int parse_run_opts(int argc, char **argv, run_opts *o) {
         else if (!strcmp(a, "--json")) { o->json = 1; takes = 0; }
         else if (!strcmp(a, "--ignore-eos")) { o->gp.stop_at_eos = 0; takes = 0; }
         else if (!v) { fprintf(stderr, "minivl: %s needs a value (or is unknown)\n", a); return 0; }
+        else if ((ok = cli_model_option(a, v, &o->mp)) >= 0) {}
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model_dir = v;
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = v;
         else if (!strcmp(a, "--messages")) o->messages_file = v;
-        else if (!strcmp(a, "--quantize")) {
-            ok = !strcmp(v, "q8") || !strcmp(v, "q4");
-            if (!ok) fprintf(stderr, "minivl: --quantize expects q8 or q4, got '%s'\n", v);
-            o->mp.quantize = v;
-        }
-        else if (!strcmp(a, "--kv-cache")) ok = cli_parse_kv_cache(v, a, &o->mp.kv_cache);
         else if (!strcmp(a, "--system")) o->system = v;
         else if (!strcmp(a, "--dump-tensors")) o->gp.dump_tensors_path = v;
         else if (!strcmp(a, "-i") || !strcmp(a, "--image")) {
@@ -91,11 +84,6 @@ static int parse_run_opts(int argc, char **argv, run_opts *o) {
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = cli_parse_int(v, a, 1, 256, &o->mp.n_threads);
         else if (!strcmp(a, "--max-tiles")) { ok = cli_parse_int(v, a, 1, 64, &o->gp.max_tiles); o->mp.max_tiles = o->gp.max_tiles; }
         else if (!strcmp(a, "--ctx")) ok = cli_parse_int(v, a, 16, 1 << 20, &o->mp.context_length);
-        else if (!strcmp(a, "--precision")) {
-            ok = !strcmp(v, "f32") || !strcmp(v, "bf16");
-            if (ok) o->mp.precision = !strcmp(v, "bf16") ? MV_PRECISION_BF16 : MV_PRECISION_F32;
-            else fprintf(stderr, "minivl: --precision expects f32 or bf16, got '%s'\n", v);
-        }
         else if (!strcmp(a, "--temp")) ok = parse_float(v, a, 0, 100, &o->gp.sampling.temperature);
         else if (!strcmp(a, "--top-k")) ok = cli_parse_int(v, a, 0, 1 << 24, &o->gp.sampling.top_k);
         else if (!strcmp(a, "--top-p")) ok = parse_float(v, a, 0, 1, &o->gp.sampling.top_p);

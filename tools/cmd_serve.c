@@ -22,7 +22,7 @@ enum { DRAIN_WAIT_MS = 3000 };
 typedef struct serve_opts {
     const char *model_dir, *host, *api_key, *local_root;
     int port, threads, parallel, queue, max_tiles, max_body_mb, ctx, max_mpixels, grace_s;
-    mv_kv_type kv_cache;
+    mv_model_params mp; /* the load options (precision, quantization, KV cache) */
 } serve_opts;
 
 static void usage_serve(FILE *f) {
@@ -40,22 +40,24 @@ static void usage_serve(FILE *f) {
             "  --max-body-mb N            request body limit in MB (default 32; beyond, 413)\n"
             "  --max-megapixels N         image decode limit (default 64)\n"
             "  --ctx N                    context length per session (default: min(config, 32768))\n"
-            "  --kv-cache auto|f32|f16    KV-cache storage per session (default auto: f16 for quantized weights)\n"
             "  --api-key KEY              require 'Authorization: Bearer KEY' on /v1/*\n"
             "  --allow-local-files DIR    accept file:// URLs and paths under DIR (default: data: URLs only)\n"
             "  --shutdown-grace S         on SIGINT/SIGTERM, let running generations finish for S seconds,\n"
             "                             then cancel them (default 10)\n");
+    cli_model_options_usage(f, 2, 26);
 }
 
 /* 1 on success, 0 on a usage error (message printed). */
 static int parse_serve_opts(int argc, char **argv, serve_opts *o) {
-    *o = (serve_opts){ .host = "127.0.0.1", .port = 8080, .parallel = 1, .queue = 64, .max_body_mb = 32, .max_mpixels = 64, .grace_s = 10 };
+    *o = (serve_opts){ .host = "127.0.0.1", .port = 8080, .parallel = 1, .queue = 64, .max_body_mb = 32, .max_mpixels = 64, .grace_s = 10,
+                       .mp = mv_model_default_params() };
     for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int ok = 1;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage_serve(stdout); exit(0); }
         if (!v) { fprintf(stderr, "minivl: %s needs a value (or is unknown)\n", a); return 0; }
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model_dir = v;
+        if ((ok = cli_model_option(a, v, &o->mp)) >= 0) {}
+        else if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model_dir = v;
         else if (!strcmp(a, "--host")) o->host = v;
         else if (!strcmp(a, "--api-key")) o->api_key = v;
         else if (!strcmp(a, "--allow-local-files")) o->local_root = v;
@@ -67,7 +69,6 @@ static int parse_serve_opts(int argc, char **argv, serve_opts *o) {
         else if (!strcmp(a, "--max-body-mb")) ok = cli_parse_int(v, a, 1, 4096, &o->max_body_mb);
         else if (!strcmp(a, "--max-megapixels")) ok = cli_parse_int(v, a, 1, 1024, &o->max_mpixels);
         else if (!strcmp(a, "--ctx")) ok = cli_parse_int(v, a, 16, 1 << 20, &o->ctx);
-        else if (!strcmp(a, "--kv-cache")) ok = cli_parse_kv_cache(v, a, &o->kv_cache);
         else if (!strcmp(a, "--shutdown-grace")) ok = cli_parse_int(v, a, 0, 86400, &o->grace_s);
         else { fprintf(stderr, "minivl: unknown option '%s' (see minivl serve --help)\n", a); return 0; }
         if (!ok) return 0;
@@ -86,10 +87,9 @@ static void model_id(const char *dir, char *out, size_t cap) {
 }
 
 static int load(const serve_opts *o, serve_ctx *ctx, mv_model **model, serve_engine **eng) {
-    mv_model_params mp = mv_model_default_params();
+    mv_model_params mp = o->mp;
     mp.n_threads = o->threads;
     mp.context_length = o->ctx;
-    mp.kv_cache = o->kv_cache;
     mp.max_pixels = (size_t)o->max_mpixels << 20;
     mv_error err = { 0 };
     if (mv_model_load(o->model_dir, &mp, model, &err) != MV_OK) {

@@ -46,6 +46,47 @@ int cli_parse_kv_cache(const char *s, const char *opt, mv_kv_type *out) {
 
 const char *cli_kv_cache_name(mv_kv_type t) { return (unsigned)t < 3 ? kv_cache_names[t] : "?"; }
 
+/* value must be one of names[] ("none" → NULL); prints a message naming opt otherwise */
+static int parse_name(const char *val, const char *opt, const char *const *names, const char **out) {
+    for (int i = 0; names[i]; i++)
+        if (!strcmp(val, names[i])) {
+            *out = strcmp(val, "none") ? names[i] : NULL;
+            return 1;
+        }
+    fprintf(stderr, "minivl: %s expects", opt);
+    for (int i = 0; names[i]; i++) fprintf(stderr, "%s %s", i ? (names[i + 1] ? "," : " or") : "", names[i]);
+    fprintf(stderr, ", got '%s'\n", val);
+    return 0;
+}
+
+int cli_model_option(const char *opt, const char *val, mv_model_params *mp) {
+    static const char *const precisions[] = { "f32", "bf16", NULL }, *const quants[] = { "none", "q8", "q4", NULL },
+                             *const vision_quants[] = { "none", "q8", NULL };
+    if (!strcmp(opt, "--kv-cache")) return cli_parse_kv_cache(val, opt, &mp->kv_cache);
+    if (!strcmp(opt, "--quantize")) return parse_name(val, opt, quants, &mp->quantize);
+    if (!strcmp(opt, "--quantize-vision")) return parse_name(val, opt, vision_quants, &mp->quantize_vision);
+    if (strcmp(opt, "--precision")) return -1;
+    const char *name = NULL;
+    if (!parse_name(val, opt, precisions, &name)) return 0;
+    mp->precision = !strcmp(name, "bf16") ? MV_PRECISION_BF16 : MV_PRECISION_F32;
+    return 1;
+}
+
+void cli_model_options_usage(FILE *f, int indent, int width) {
+    static const char *const lines[][2] = {
+        { "--precision f32|bf16", "vision/prefill arithmetic: f32 reference (default) or BF16 activations" },
+        { "--quantize none|q8|q4", "quantize the language model's weights in memory at load (default none)" },
+        { "--quantize-vision none|q8", "quantize the vision encoder's weights at load (default none): faster" },
+        { "", "tiles, above all with --precision bf16 (docs/QUANT.md)" },
+        { "--kv-cache auto|f32|f16", "KV-cache storage (default auto: f16 with bf16 or quantized weights)" },
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof *lines; i++)
+        fprintf(f, "%*s%-*s %s\n", indent, "", width, lines[i][0], lines[i][1]);
+}
+
+const char *cli_precision_name(mv_precision p) { return p == MV_PRECISION_BF16 ? "bf16" : "f32"; }
+const char *cli_quant_name(const char *quantize) { return quantize ? quantize : "none"; }
+
 static int grow(void **p, int *cap, int need, size_t elem) {
     if (need <= *cap) return 1;
     int nc = *cap ? *cap * 2 : 8;

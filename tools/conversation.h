@@ -4,6 +4,7 @@
 #define MV_TOOLS_CONVERSATION_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "minivl.h"
 
@@ -48,5 +49,16 @@ int cli_parse_int(const char *s, const char *opt, int lo, int hi, int *out);
 int cli_parse_kv_cache(const char *s, const char *opt, mv_kv_type *out);
 /* "auto", "f32" or "f16". */
 const char *cli_kv_cache_name(mv_kv_type t);
+
+/* The load options run, chat, serve and bench share: --precision f32|bf16, --quantize none|q8|q4,
+ * --quantize-vision none|q8, --kv-cache auto|f32|f16, stored into *mp ("none" leaves the weights as
+ * stored). Returns 1 when opt is one of them with a valid value, 0 on a bad value (message printed),
+ * -1 when opt is not a load option. */
+int cli_model_option(const char *opt, const char *val, mv_model_params *mp);
+/* Help lines for those options: `indent` spaces, the option padded to `width`, its help. */
+void cli_model_options_usage(FILE *f, int indent, int width);
+/* "f32" or "bf16"; the quantization names of mp ("none" when not quantized). */
+const char *cli_precision_name(mv_precision p);
+const char *cli_quant_name(const char *quantize);
 
 #endif

@@ -125,3 +125,56 @@ mv_status mv_weight_f32(const mv_weights *w, const char *name, int64_t numel, fl
     *out = buf;
     return MV_OK;
 }
+
+static int quantizable(const mv_matrix *w) {
+    return w->data && w->qtype == MV_Q_NONE && w->rows > 0 && w->cols >= MV_QBLOCK && w->cols % MV_QBLOCK == 0;
+}
+
+static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+/* Bytes of w's codes and of its scales, each padded to 64 so every matrix starts aligned. */
+static size_t codes_bytes(const mv_matrix *w, mv_qtype t) { return round64((size_t)w->rows * mv_q_row_bytes(t, w->cols)); }
+static size_t scale_bytes(const mv_matrix *w) { return round64((size_t)w->rows * (size_t)(w->cols / MV_QBLOCK) * 2); }
+
+/* Index of an earlier matrix with the same storage as mats[i] (originals[] holds the data pointers
+ * as loaded), or -1. */
+static int shares_with(const void *const *originals, int i) {
+    for (int j = 0; j < i; j++)
+        if (originals[j] == originals[i]) return j;
+    return -1;
+}
+
+mv_status mv_weights_quantize(const mv_weights *src, mv_matrix *const *mats, int n, mv_qtype t, mv_pool *pool,
+                              const char *what, void **buf, mv_error *err) {
+    *buf = NULL;
+    if (n <= 0) return MV_OK;
+    const void **originals = malloc((size_t)n * sizeof *originals);
+    if (!originals) return mv_set_error(err, MV_ERR_NOMEM, "out of memory quantizing %s", what);
+    size_t bytes = 0;
+    for (int i = 0; i < n; i++) {
+        originals[i] = quantizable(mats[i]) ? mats[i]->data : NULL;
+        if (originals[i] && shares_with(originals, i) < 0) bytes += codes_bytes(mats[i], t) + scale_bytes(mats[i]);
+    }
+    char *mem = bytes ? aligned_alloc(64, bytes) : NULL;
+    if (bytes && !mem) {
+        free(originals);
+        return mv_set_error(err, MV_ERR_NOMEM, "out of memory quantizing %s to %s (%zu MB)", what, mv_qtype_name(t), bytes >> 20);
+    }
+    size_t at = 0;
+    for (int i = 0; i < n; i++) {
+        if (!originals[i]) continue;
+        const int first = shares_with(originals, i);
+        if (first >= 0) {
+            *mats[i] = *mats[first];
+            continue;
+        }
+        const mv_matrix original = *mats[i];
+        const size_t cb = codes_bytes(&original, t);
+        mv_q_quantize_matrix(pool, &original, t, mem + at, (uint16_t *)(void *)(mem + at + cb), mats[i]);
+        if (src) mv_weights_release(src, original.data, (size_t)original.rows * (size_t)original.cols * mv_dtype_size(original.dtype));
+        at += cb + scale_bytes(&original);
+    }
+    free(originals);
+    *buf = mem;
+    return MV_OK;
+}

@@ -23,6 +23,15 @@ void mv_internvit_free(mv_internvit *vit);
  * to mark for BF16 activations (precision bf16). Fills up to cap pointers; returns how many there are. */
 int mv_internvit_matrices(mv_internvit *vit, mv_matrix **out, int cap);
 
+/* `--quantize-vision q8` at load: the encoder's matrices (all but the patch embedding, whose width
+ * 588 is not whole blocks) quantized in memory; products then run on the integer GEMM. Only q8 is
+ * accepted (MV_ERR_ARG otherwise). src as for mv_weights_quantize: the originals' pages released. */
+mv_status mv_internvit_quantize(mv_internvit *vit, mv_qtype t, mv_pool *pool, const mv_weights *src, mv_error *err);
+
+/* precision bf16: the attention's two products in BF16 (mv_attention_bf16) whatever the matrices'
+ * storage (quantized matrices keep the integer GEMM, float ones go BF16). */
+void mv_internvit_set_bf16_attention(mv_internvit *vit, int on);
+
 /* Geometry: tile side S in pixels, tokens per tile N+1 (CLS included), hidden width C. */
 int mv_internvit_image_size(const mv_internvit *vit);
 int mv_internvit_tokens(const mv_internvit *vit);

@@ -1,7 +1,8 @@
 /* `minivl bench --json` on tiny-qwen2 with the fewest repetitions: one JSON object with every key
  * the issue names, each a positive number (speeds are reported, never asserted), threads as asked,
  * weights_mb equal to the checkpoint's tensor bytes, the KV cache auto resolves to (f32 on the
- * reference path, f16 with --quantize q8) or the one forced; and usage errors exit 2 with a message. */
+ * reference path, f16 with --quantize q8, unchanged by --quantize-vision) or the one forced; and usage
+ * errors exit 2 with a message. */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,7 @@ static void check_positive(const cJSON *o, const char *key) {
     CHECK(cJSON_IsNumber(v) && v->valuedouble > 0, "%s is a positive number", key);
 }
 
-static void check_json(const char *out, const char *quant, const char *kv_cache) {
+static void check_json(const char *out, const char *quant, const char *quant_vision, const char *kv_cache) {
     cJSON *o = cJSON_Parse(out);
     CHECK(cJSON_IsObject(o), "output is one JSON object: %s", out);
     if (!o) return;
@@ -29,6 +30,8 @@ static void check_json(const char *out, const char *quant, const char *kv_cache)
     const cJSON *p = cJSON_GetObjectItem(o, "precision"), *q = cJSON_GetObjectItem(o, "quant");
     CHECK(cJSON_IsString(p) && !strcmp(p->valuestring, "f32"), "precision f32");
     CHECK(cJSON_IsString(q) && !strcmp(q->valuestring, quant), "quant %s", quant);
+    const cJSON *qv = cJSON_GetObjectItem(o, "quant_vision");
+    CHECK(cJSON_IsString(qv) && !strcmp(qv->valuestring, quant_vision), "quant_vision %s", quant_vision);
     const cJSON *kv = cJSON_GetObjectItem(o, "kv_cache");
     CHECK(cJSON_IsString(kv) && !strcmp(kv->valuestring, kv_cache), "kv_cache %s", kv_cache);
     /* tiny-qwen2 holds 19,677,824 BF16 parameters (manifest num_params) */
@@ -50,10 +53,11 @@ static void expect_usage_error(const char *args, const char *want) {
 int main(void) {
     char cmd[2048], *out = NULL;
     const char *model = mvt_build("models/tiny-qwen2");
-    static const struct { const char *args, *quant, *kv_cache; } runs[] = {
-        { "", "none", "f32" },
-        { "--quantize q8", "q8", "f16" },
-        { "--quantize q8 --kv-cache f32", "q8", "f32" },
+    static const struct { const char *args, *quant, *quant_vision, *kv_cache; } runs[] = {
+        { "", "none", "none", "f32" },
+        { "--quantize q8", "q8", "none", "f16" },
+        { "--quantize q8 --kv-cache f32", "q8", "none", "f32" },
+        { "--quantize-vision q8", "none", "q8", "f32" }, /* the cache follows the language model only */
     };
     int rc = 0;
     for (size_t i = 0; i < sizeof runs / sizeof *runs; i++) {
@@ -61,14 +65,15 @@ int main(void) {
                  MV_BUILD_DIR, model, runs[i].args);
         rc = mvt_run(cmd, &out);
         CHECK(rc == 0, "minivl bench %s: exit %d", runs[i].args, rc);
-        if (rc == 0 && out) check_json(out, runs[i].quant, runs[i].kv_cache);
+        if (rc == 0 && out) check_json(out, runs[i].quant, runs[i].quant_vision, runs[i].kv_cache);
         free(out);
         out = NULL;
     }
 
     expect_usage_error("--json", "-m DIR is required");
-    expect_usage_error("-m x --precision fp8", "unknown --precision 'fp8'");
-    expect_usage_error("-m x --quantize q3", "unknown --quantize 'q3'");
+    expect_usage_error("-m x --precision fp8", "--precision expects f32 or bf16, got 'fp8'");
+    expect_usage_error("-m x --quantize q3", "--quantize expects none, q8 or q4, got 'q3'");
+    expect_usage_error("-m x --quantize-vision q4", "--quantize-vision expects none or q8, got 'q4'");
     expect_usage_error("-m x --kv-cache q8", "--kv-cache expects auto, f32 or f16, got 'q8'");
     expect_usage_error("-m x --reps 0", "--reps expects an integer");
     expect_usage_error("-m x --bogus 1", "unknown option '--bogus'");

@@ -1,8 +1,9 @@
 /* test_precision_golden.c — precision bf16 end to end against the FP32 PyTorch goldens:
- *   test_precision_golden MODEL_DIR CASE PROMPT MIN_COS
- * runs `minivl run --precision bf16 --dump-tensors` on one golden prompt and asserts that the cosine
- * similarity of vit_embeds and of logits_last with the golden is at least MIN_COS; it also loads the
- * model in-process to check that bf16 really attached weight packs (and that f32 attaches none). */
+ *   test_precision_golden MODEL_DIR CASE PROMPT MIN_COS [RUN_OPTIONS]
+ * runs `minivl run --precision bf16 [RUN_OPTIONS] --dump-tensors` on one golden prompt (RUN_OPTIONS:
+ * e.g. "--quantize-vision q8") and asserts that the cosine similarity of vit_embeds and of
+ * logits_last with the golden is at least MIN_COS; it also checks in-process what the model reports
+ * for each precision and that bad values are refused. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "base/file.h"
 #include "testutil.h"
+#include "vlm.h"
 
 typedef struct cmp { double cos, max_abs, ref_max; } cmp;
 
@@ -90,13 +92,43 @@ static void check_precision_info(const char *model) {
           "unknown KV-cache type refused: %s", err.message);
 }
 
+/* quantize_vision "q8": every encoder matrix of whole 32-blocks is Q8, the patch embedding (width
+ * 3·P·P, not whole blocks) and the language model stay as stored; q4 and unknown names are refused. */
+static void check_vision_quantization(const char *model) {
+    mv_error err = { 0 };
+    mv_model_params mp = mv_model_default_params();
+    mp.n_threads = 2;
+    mp.quantize_vision = "q8";
+    mv_model *m = NULL;
+    if (mv_model_load(model, &mp, &m, &err) != MV_OK) { CHECK(0, "load with quantize_vision q8: %s", err.message); return; }
+    mv_matrix *mats[512];
+    const int n = mv_internvit_matrices(m->vit, mats, 512);
+    int q8 = 0, whole_blocks = 0;
+    for (int i = 0; i < n && i < 512; i++) {
+        whole_blocks += mats[i]->cols % 32 == 0;
+        q8 += mats[i]->qtype == MV_Q8;
+    }
+    printf("quantize_vision q8: %d of %d encoder matrices Q8 (%d of whole blocks)\n", q8, n, whole_blocks);
+    CHECK(n <= 512 && q8 == whole_blocks && q8 == n - 1, "Q8 exactly where the width is whole blocks");
+    CHECK(!mv_llm_is_quantized(m->llm), "the language model stays as stored");
+    mv_model_free(m);
+    static const struct { const char *type, *msg; } bad[] = { { "q4", "only q8" }, { "q3", "not a quantization type" } };
+    for (int i = 0; i < 2; i++) {
+        mp.quantize_vision = bad[i].type;
+        m = NULL;
+        CHECK(mv_model_load(model, &mp, &m, &err) == MV_ERR_ARG && !m && strstr(err.message, bad[i].msg),
+              "quantize_vision %s refused: %s", bad[i].type, err.message);
+    }
+}
+
 int main(int argc, char **argv) {
-    if (argc != 5) { fprintf(stderr, "usage: %s MODEL_DIR CASE PROMPT MIN_COS\n", argv[0]); return 2; }
-    const char *model = argv[1], *case_name = argv[2], *prompt_name = argv[3];
+    if (argc != 5 && argc != 6) { fprintf(stderr, "usage: %s MODEL_DIR CASE PROMPT MIN_COS [RUN_OPTIONS]\n", argv[0]); return 2; }
+    const char *model = argv[1], *case_name = argv[2], *prompt_name = argv[3], *run_options = argc == 6 ? argv[5] : "";
     double min_cos = atof(argv[4]);
     char rel[512], cmd[8192], dump_path[600];
     mv_error err = { 0 };
     check_precision_info(model);
+    check_vision_quantization(model);
 
     snprintf(rel, sizeof rel, "golden/%s/manifest.json", case_name);
     size_t len;
@@ -110,8 +142,8 @@ int main(int argc, char **argv) {
     if (!p) { cJSON_Delete(manifest); free(mtext); return mvt_done("test_precision_golden"); }
 
     snprintf(dump_path, sizeof dump_path, "%s/prec-%s-%s.safetensors", MV_BUILD_DIR, case_name, prompt_name);
-    int n = snprintf(cmd, sizeof cmd, "'%s/minivl' run -m '%s' -t 2 -n 1 --precision bf16 --json --dump-tensors '%s'",
-                     MV_BUILD_DIR, model, dump_path);
+    int n = snprintf(cmd, sizeof cmd, "'%s/minivl' run -m '%s' -t 2 -n 1 --precision bf16 %s --json --dump-tensors '%s'",
+                     MV_BUILD_DIR, model, run_options, dump_path);
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(p, "images")) {
         snprintf(rel, sizeof rel, "golden/images/%s.png", it->valuestring);
         n += snprintf(cmd + n, sizeof cmd - (size_t)n, " -i '%s'", mvt_shared(rel));
