@@ -142,8 +142,12 @@ int mv_cmd_serve(int argc, char **argv) {
     if (load(&o, &ctx, &model, &eng)) {
         atomic_store(&ctx.engine, eng);
         atomic_store(&ctx.ready, 1);
-        fprintf(stderr, "minivl: serving %s on http://%s:%d (%d session%s, queue %d)\n", id, o.host, port, o.parallel,
-                o.parallel > 1 ? "s" : "", o.queue);
+        mv_model_info info;
+        mv_model_get_info(model, &info);
+        fprintf(stderr, "minivl: serving %s on http://%s:%d (%d session%s, queue %d; precision %s, quantize %s, "
+                "quantize-vision %s, kv cache %s)\n", id, o.host, port, o.parallel, o.parallel > 1 ? "s" : "", o.queue,
+                cli_precision_name(info.precision), cli_quant_name(o.mp.quantize), cli_quant_name(o.mp.quantize_vision),
+                cli_kv_cache_name(info.kv_cache));
         int sig = 0;
         sigwait(&sigs, &sig);
         fprintf(stderr, "minivl: %s: finishing in-flight requests\n", sig == SIGINT ? "SIGINT" : "SIGTERM");

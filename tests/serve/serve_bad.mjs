@@ -209,6 +209,15 @@ const cases = {
     }
     check(cancelled2, 'a non-streaming client that disconnects cancels its generation too');
   },
+  async load_options(s) { // the server runs with --precision bf16 --quantize q8 --quantize-vision q8 --max-tiles 1
+    const content = [{ type: 'image_url', image_url: { url: dataUrl(chelsea) } }, { type: 'text', text: 'Hi' }];
+    check(s.log.includes('precision bf16, quantize q8, quantize-vision q8, kv cache f16'), `the startup line names the load options: ${s.log}`);
+    const r = await post(s.base, { ...user(content), max_tokens: 8 });
+    const cli = runCli([{ role: 'user', content }], ['-n', '8', '--max-tiles', '1', ...fastOptions]);
+    check(r.status === 200 && r.json?.usage?.completion_tokens > 0, `200 with tokens: ${r.text.slice(0, 200)}`);
+    check(r.json?.choices?.[0]?.message?.content === cli.text,
+          `the same text as minivl run with the same load options: ${JSON.stringify(r.json?.choices?.[0]?.message?.content)} vs ${JSON.stringify(cli.text)}`);
+  },
   async shutdown_inflight(s) { await shutdownInflight(s, 'SIGTERM'); },
   async shutdown_sigint(s) { await shutdownInflight(s, 'SIGINT'); },
   async shutdown_grace(s) { // a stream far longer than the grace period (--shutdown-grace 1) is cut with a shutting_down error event
@@ -230,7 +239,8 @@ const cases = {
   },
 };
 
-const serverArgs = { context_overflow: ['--ctx', '64'], body_too_large: ['--max-body-mb', '1'], bad_api_key: ['--api-key', 'sekrit'],
+const fastOptions = ['--precision', 'bf16', '--quantize', 'q8', '--quantize-vision', 'q8'];
+const serverArgs = { load_options: [...fastOptions, '--max-tiles', '1'], context_overflow: ['--ctx', '64'], body_too_large: ['--max-body-mb', '1'], bad_api_key: ['--api-key', 'sekrit'],
                      local_files: ['--allow-local-files', `${SHARED}/golden/images/nonexistent-dir`],
                      local_files_root: ['--allow-local-files', `${SHARED}/golden/images`], tiles: ['--max-tiles', '1'], shutdown_grace: ['--shutdown-grace', '1'], queue_full: ['--parallel', '1', '--queue', '1'] };
 const s = await startServer(serverArgs[which] ?? []);

@@ -31,6 +31,7 @@ export async function startServer(extra = []) {
   return {
     port, base, proc,
     exited,
+    get log() { return log; },
     async stop(signal = 'SIGTERM') {
       proc.kill(signal);
       const { code, sig } = await exited;
