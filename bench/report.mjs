@@ -8,7 +8,7 @@
 //   load time, and peak RSS vs the weights.
 //
 // usage: node bench/report.mjs RESULTS_DIR MODEL_DIR
-// RESULTS_DIR holds bw.json, flops.json, minivl-<precision>-<quant>[@round].json, gguf-<type>.json and
+// RESULTS_DIR holds bw.json, flops.json, minivl-<precision>-<quant>[-v<vision quant>][@round].json, gguf-<type>.json and
 // llama-<type>[@round].json (any of the last three may be missing: their rows are left out).
 import fs from "node:fs";
 import path from "node:path";
@@ -72,7 +72,8 @@ const gbs = bw ? bw.read_gb_s : null;
 // estimated by ggml's blocks of the same width (Q8_0: 8.5 bits, Q4_0: 4.5 bits per weight).
 const bytesFor = (quant) => (gguf[{ none: "bf16", q8: "q8_0", q4: "q4_0" }[quant]] || {}).decode_bytes_per_token;
 const bound = (bytes) => (gbs && bytes ? (gbs * 1e9) / bytes : null);
-const name = (o) => `minivl ${o.precision}${o.quant !== "none" ? "/" + o.quant : ""}`;
+const name = (o) => `minivl ${o.precision}${o.quant !== "none" ? "/" + o.quant : ""}` +
+  (o.quant_vision && o.quant_vision !== "none" ? `, vision ${o.quant_vision}` : "");
 
 const out = [];
 out.push(`Machine limits (same run): memory read ${f1(gbs)} GB/s (${bw ? bw.threads : "?"} threads, median); ` +

@@ -12,8 +12,9 @@
 #   round runs every minivl variant and then every llama.cpp type; the report takes each figure's
 #   median over the rounds, so a burst of load from this VM's neighbours lands on both sides),
 #   MODEL (models/synth-internvl2-1b), OUT (build/bench-results), GGUF_TYPES ("bf16 q8_0 q4_0"),
-#   VARIANTS ("f32:none bf16:none f32:q8 f32:q4": minivl precision:quant pairs; ones this build
-#   does not support are skipped), PEER (1; 0 skips llama.cpp), BUILD_DIR (build).
+#   VARIANTS ("f32:none bf16:none bf16:none:q8 f32:q8 f32:q4": minivl precision:quant[:vision quant],
+#   the third field --quantize-vision; ones this build does not support are skipped), PEER (1; 0
+#   skips llama.cpp), BUILD_DIR (build).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -26,7 +27,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 MODEL=${MODEL:-models/synth-internvl2-1b}
 OUT=${OUT:-$BUILD_DIR/bench-results}
 GGUF_TYPES=${GGUF_TYPES:-"bf16 q8_0 q4_0"}
-VARIANTS=${VARIANTS:-"f32:none bf16:none f32:q8 f32:q4"}
+VARIANTS=${VARIANTS:-"f32:none bf16:none bf16:none:q8 f32:q8 f32:q4"}
 PEER=${PEER:-1}
 MINIVL=$BUILD_DIR/minivl
 log() { echo "[bench] $*" >&2; }
@@ -46,11 +47,13 @@ log "probes: memory bandwidth, compute peak ($THREADS threads)"
 "$BUILD_DIR/bench/bw_probe" -t "$THREADS" --json >"$OUT/bw.json"
 "$BUILD_DIR/bench/flops_probe" -t "$THREADS" --json >"$OUT/flops.json"
 
-run_minivl() { # ROUND PRECISION QUANT
-  local r=$1 prec=$2 quant=$3 base="$OUT/minivl-$2-$3@$1"
-  log "round $r: minivl bench --precision $prec --quantize $quant"
+run_minivl() { # ROUND PRECISION QUANT [VISION_QUANT]
+  local r=$1 prec=$2 quant=$3 vquant=${4:-none} base="$OUT/minivl-$2-$3"
+  [ "$vquant" = none ] || base="$base-v$vquant"
+  base="$base@$r"
+  log "round $r: minivl bench --precision $prec --quantize $quant --quantize-vision $vquant"
   if ! "$MINIVL" bench -m "$MODEL" -t "$THREADS" --reps "$REPS" --vision-reps "$VISION_REPS" \
-      --decode-tokens "$DECODE_TOKENS" --precision "$prec" --quantize "$quant" --json \
+      --decode-tokens "$DECODE_TOKENS" --precision "$prec" --quantize "$quant" --quantize-vision "$vquant" --json \
       >"$base.json" 2>"$base.err"; then
     log "  skipped: $(tail -n 1 "$base.err")"
     rm -f "$base.json"
@@ -72,7 +75,10 @@ if [ "$PEER" = 1 ]; then
 fi
 
 for r in $(seq "$ROUNDS"); do
-  for v in $VARIANTS; do run_minivl "$r" "${v%%:*}" "${v##*:}"; done
+  for v in $VARIANTS; do
+    IFS=: read -r prec quant vquant <<<"$v"
+    run_minivl "$r" "$prec" "$quant" "${vquant:-none}"
+  done
   if [ "$PEER" = 1 ]; then
     for t in $GGUF_TYPES; do
       log "round $r: llama.cpp $t"
