@@ -92,7 +92,7 @@ typedef struct mv_model_params {
                              in memory at load (docs/QUANT.md; `minivl quantize` does it once, on disk) */
     mv_kv_type kv_cache;  /* default MV_KV_AUTO */
     const char *quantize_vision; /* NULL: the vision encoder as stored; "q8": its matrices quantized in
-                                    memory at load, for the integer GEMM (~20% faster per tile with
+                                    memory at load, for the integer GEMM (~15% faster per tile with
                                     precision bf16; vit_embeds cosine 0.9999 to the reference; q4 is
                                     refused: docs/QUANT.md) */
 } mv_model_params;
