@@ -62,7 +62,8 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return -1; }
         if (!strcmp(a, "--json")) { o->json = 1; continue; }
         if (!v) { fprintf(stderr, "minivl bench: %s needs a value (or is unknown)\n", a); return 0; }
-        if ((ok = cli_model_option(a, v, &o->mp)) >= 0) {}
+        const int load_option = cli_model_option(a, v, &o->mp); /* -1: not one */
+        if (load_option >= 0) ok = load_option;
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model_dir = v;
         else if (!strcmp(a, "--image")) o->image_path = v;
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = cli_parse_int(v, a, 1, 256, &o->threads);

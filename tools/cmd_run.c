@@ -65,12 +65,12 @@ static int parse_run_opts(int argc, char **argv, run_opts *o) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int takes = 1, ok = 1, seed;
+        int takes = 1, ok = 1, seed, load_option; /* load_option: -1 when a is not one */
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage_run(stdout); exit(0); }
         else if (!strcmp(a, "--json")) { o->json = 1; takes = 0; }
         else if (!strcmp(a, "--ignore-eos")) { o->gp.stop_at_eos = 0; takes = 0; }
         else if (!v) { fprintf(stderr, "minivl: %s needs a value (or is unknown)\n", a); return 0; }
-        else if ((ok = cli_model_option(a, v, &o->mp)) >= 0) {}
+        else if ((load_option = cli_model_option(a, v, &o->mp)) >= 0) ok = load_option;
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model_dir = v;
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = v;
         else if (!strcmp(a, "--messages")) o->messages_file = v;

@@ -56,7 +56,8 @@ static int parse_serve_opts(int argc, char **argv, serve_opts *o) {
         int ok = 1;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage_serve(stdout); exit(0); }
         if (!v) { fprintf(stderr, "minivl: %s needs a value (or is unknown)\n", a); return 0; }
-        if ((ok = cli_model_option(a, v, &o->mp)) >= 0) {}
+        const int load_option = cli_model_option(a, v, &o->mp); /* -1: not one */
+        if (load_option >= 0) ok = load_option;
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model_dir = v;
         else if (!strcmp(a, "--host")) o->host = v;
         else if (!strcmp(a, "--api-key")) o->api_key = v;

@@ -4,8 +4,8 @@
 #ifndef MV_IO_WEIGHTS_UTIL_H
 #define MV_IO_WEIGHTS_UTIL_H
 
-#include "io/safetensors.h"
 #include "base/threadpool.h"
+#include "io/safetensors.h"
 #include "kernels/kernels.h"
 
 /* A [rows, cols] matrix in BF16/F16/F32, or quantized (Q8/Q4: tensors '<name>.qweight' and
