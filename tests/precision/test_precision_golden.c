@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/file.h"
 #include "testutil.h"
@@ -141,7 +142,9 @@ int main(int argc, char **argv) {
     CHECK(p, "prompt %s in %s", prompt_name, rel);
     if (!p) { cJSON_Delete(manifest); free(mtext); return mvt_done("test_precision_golden"); }
 
-    snprintf(dump_path, sizeof dump_path, "%s/prec-%s-%s.safetensors", MV_BUILD_DIR, case_name, prompt_name);
+    /* the process id keeps runs of the same prompt with other options (in parallel under ctest -j) apart */
+    snprintf(dump_path, sizeof dump_path, "%s/prec-%s-%s-%ld.safetensors", MV_BUILD_DIR, case_name, prompt_name,
+             (long)getpid());
     int n = snprintf(cmd, sizeof cmd, "'%s/minivl' run -m '%s' -t 2 -n 1 --precision bf16 %s --json --dump-tensors '%s'",
                      MV_BUILD_DIR, model, run_options, dump_path);
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(p, "images")) {
