@@ -28,16 +28,23 @@ static mv_status lookup_token(const mv_model *m, const char *text, int32_t *id, 
     return MV_OK;
 }
 
+/* A quantization type named in the params (NULL or "": none); an unknown name is refused, naming the
+ * field and the types it takes. */
+static mv_status param_qtype(const char *name, const char *field, const char *offered, mv_qtype *out, mv_error *err) {
+    *out = name && *name ? mv_qtype_parse(name) : MV_Q_NONE;
+    if (name && *name && *out == MV_Q_NONE)
+        return mv_set_error(err, MV_ERR_ARG, "%s: '%s' is not a quantization type (%s)", field, name, offered);
+    return MV_OK;
+}
+
 static mv_status load_parts(mv_model *m, const mv_model_params *p, mv_error *err) {
-    const mv_qtype quant = p->quantize && *p->quantize ? mv_qtype_parse(p->quantize) : MV_Q_NONE;
-    if (p->quantize && *p->quantize && quant == MV_Q_NONE)
-        return mv_set_error(err, MV_ERR_ARG, "quantize: '%s' is not a quantization type (q8, q4)", p->quantize);
-    const mv_qtype vquant = p->quantize_vision && *p->quantize_vision ? mv_qtype_parse(p->quantize_vision) : MV_Q_NONE;
-    if (p->quantize_vision && *p->quantize_vision && vquant == MV_Q_NONE)
-        return mv_set_error(err, MV_ERR_ARG, "quantize_vision: '%s' is not a quantization type (q8)", p->quantize_vision);
+    mv_qtype quant, vquant;
+    mv_status rc = param_qtype(p->quantize, "quantize", "q8, q4", &quant, err);
+    if (rc == MV_OK) rc = param_qtype(p->quantize_vision, "quantize_vision", "q8", &vquant, err);
+    if (rc != MV_OK) return rc;
     if (p->kv_cache != MV_KV_AUTO && p->kv_cache != MV_KV_F32 && p->kv_cache != MV_KV_F16)
         return mv_set_error(err, MV_ERR_ARG, "mv_model_params.kv_cache: unknown value %d", (int)p->kv_cache);
-    mv_status rc = mv_config_load_dir(m->dir, &m->cfg, err);
+    rc = mv_config_load_dir(m->dir, &m->cfg, err);
     if (rc != MV_OK) return rc;
     m->tmpl = mv_chat_template_find(m->cfg.template_name);
     if (!m->tmpl)

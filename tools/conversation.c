@@ -34,7 +34,8 @@ int cli_parse_int(const char *s, const char *opt, int lo, int hi, int *out) {
 
 static const char *const kv_cache_names[] = { "auto", "f32", "f16" }; /* indexed by mv_kv_type */
 
-int cli_parse_kv_cache(const char *s, const char *opt, mv_kv_type *out) {
+/* --kv-cache auto|f32|f16; prints a message naming opt and returns 0 for anything else */
+static int parse_kv_cache(const char *s, const char *opt, mv_kv_type *out) {
     for (int i = 0; i < 3; i++)
         if (!strcmp(s, kv_cache_names[i])) {
             *out = (mv_kv_type)i;
@@ -62,7 +63,7 @@ static int parse_name(const char *val, const char *opt, const char *const *names
 int cli_model_option(const char *opt, const char *val, mv_model_params *mp) {
     static const char *const precisions[] = { "f32", "bf16", NULL }, *const quants[] = { "none", "q8", "q4", NULL },
                              *const vision_quants[] = { "none", "q8", NULL };
-    if (!strcmp(opt, "--kv-cache")) return cli_parse_kv_cache(val, opt, &mp->kv_cache);
+    if (!strcmp(opt, "--kv-cache")) return parse_kv_cache(val, opt, &mp->kv_cache);
     if (!strcmp(opt, "--quantize")) return parse_name(val, opt, quants, &mp->quantize);
     if (!strcmp(opt, "--quantize-vision")) return parse_name(val, opt, vision_quants, &mp->quantize_vision);
     if (strcmp(opt, "--precision")) return -1;

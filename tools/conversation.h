@@ -45,8 +45,6 @@ mv_status cli_error(mv_error *err, mv_status code, const char *fmt, ...) __attri
 
 /* An integer option value in [lo, hi]; prints a message naming opt and returns 0 when it is not. */
 int cli_parse_int(const char *s, const char *opt, int lo, int hi, int *out);
-/* --kv-cache auto|f32|f16; prints a message naming opt and returns 0 for anything else. */
-int cli_parse_kv_cache(const char *s, const char *opt, mv_kv_type *out);
 /* "auto", "f32" or "f16". */
 const char *cli_kv_cache_name(mv_kv_type t);
 
