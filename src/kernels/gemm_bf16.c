@@ -247,15 +247,13 @@ static int rows_per_item(int M, int blocks_p, int threads) {
     return rows < MAX_ROWS ? rows : MAX_ROWS;
 }
 
-static int linear_bf16(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias,
-                       bf16_kind kind) {
+int mv_linear_bf16_with(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias,
+                        mv_bf16_block_fn block) {
     if (M <= 0 || w->rows <= 0) return 1;
     if (w->cols <= 0 || w->qtype != MV_Q_NONE) return 0;
     const int threads = mv_pool_threads(pool);
-    bf16_run r = { { NULL, bias, y, M, w->rows, round_up(w->cols, MV_BF16_KA) }, w, x, block_ref, kind != BF16_NONE,
-                   0, 0, round_up(M, MV_BF16_MA), NULL };
-    if (kind == BF16_AVX512) r.block = mv_bf16_block_avx512;
-    if (kind == BF16_AMX) r.block = mv_bf16_block_amx;
+    bf16_run r = { { NULL, bias, y, M, w->rows, round_up(w->cols, MV_BF16_KA) }, w, x, block ? block : block_ref,
+                   block != NULL, 0, 0, round_up(M, MV_BF16_MA), NULL };
     uint16_t *xb = aligned_alloc(64, (size_t)r.Mp * (size_t)r.job.Kp * 2); /* Kp·2 bytes is a multiple of 64 */
     r.panels = aligned_alloc(64, (size_t)threads * 2 * SLICE_WORDS * sizeof *r.panels);
     if (!xb || !r.panels) {
@@ -275,9 +273,11 @@ static int linear_bf16(mv_pool *pool, float *y, const float *x, int M, const mv_
 }
 
 int mv_linear_bf16(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias) {
-    return linear_bf16(pool, y, x, M, w, bias, bf16_kind_get());
+    static const mv_bf16_block_fn blocks[] = { [BF16_NONE] = NULL, [BF16_AVX512] = mv_bf16_block_avx512,
+                                               [BF16_AMX] = mv_bf16_block_amx };
+    return mv_linear_bf16_with(pool, y, x, M, w, bias, blocks[bf16_kind_get()]);
 }
 
 int mv_linear_bf16_ref(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias) {
-    return linear_bf16(pool, y, x, M, w, bias, BF16_NONE);
+    return mv_linear_bf16_with(pool, y, x, M, w, bias, NULL);
 }

@@ -34,6 +34,13 @@ typedef struct mv_bf16_job {
  * so the caller can redo the slice with the portable kernel. */
 typedef int (*mv_bf16_block_fn)(const mv_bf16_job *j, int m0, int m1, const uint32_t *panel, int n0, int k0, int kc);
 
+/* The driver with a given block kernel (NULL: the portable C kernel and conversion, as
+ * mv_linear_bf16_ref); an AVX-512 kernel also gets the AVX-512 conversion and packing. mv_linear_bf16
+ * passes the kernel the CPU supports; the AMX emulation test passes the AMX kernel built against its
+ * emulator. Same returns as mv_linear_bf16. */
+int mv_linear_bf16_with(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias,
+                        mv_bf16_block_fn block);
+
 int mv_bf16_block_avx512(const mv_bf16_job *j, int m0, int m1, const uint32_t *panel, int n0, int k0, int kc);
 int mv_bf16_block_amx(const mv_bf16_job *j, int m0, int m1, const uint32_t *panel, int n0, int k0, int kc);
 /* x rows [r0, r1) of [M, K] to BF16 (round to nearest even) into xb rows of Kp, zero padded. */

@@ -30,9 +30,9 @@ static void probe_amx(void) {
     if (!((d >> 22) & 1) || !((d >> 24) & 1)) return; /* EDX[22] AMX-BF16, EDX[24] AMX-TILE */
     /* Linux keeps the 8 KB tile state off until the process asks for it; a refusal (old kernel,
      * seccomp, a hypervisor that hides XTILEDATA) leaves amx_ok 0 and the AVX512-BF16 kernel in use. */
-    if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM_, XFEATURE_XTILEDATA_) != 0) return;
+    if (syscall(SYS_arch_prctl, (long)ARCH_REQ_XCOMP_PERM_, (long)XFEATURE_XTILEDATA_) != 0) return; /* syscall reads longs */
     unsigned long perm = 0;
-    if (syscall(SYS_arch_prctl, ARCH_GET_XCOMP_PERM_, &perm) != 0) return;
+    if (syscall(SYS_arch_prctl, (long)ARCH_GET_XCOMP_PERM_, &perm) != 0) return;
     amx_ok = (int)((perm >> XFEATURE_XTILEDATA_) & 1);
 }
 
