@@ -1,12 +1,12 @@
 /* attention_bf16.c — full (non-causal) multi-head attention of precision bf16, as the vision encoder
- * runs it: per head, S = bf16(Q)·bf16(K)ᵀ and O = bf16(P)·bf16(V) on the BF16 GEMM (FP32 sums), the
- * scaled softmax in FP32 between them — the arithmetic of PyTorch's BF16 scaled_dot_product_attention.
- * Each head's K rows and Vᵀ are gathered and rounded to BF16 once (the GEMM's packer then copies BF16
- * pairs); then work items of (head, block of queries) run in parallel, each with its own score block
- * small enough to stay in L2 (a whole head's 1025 × 1056 scores did not, and writing and re-reading
- * them from memory made the BF16 path no faster than FP32), its two products on the calling thread.
- * In FP32 this attention was a fifth of a 448 tile's time. */
-#include <stdatomic.h>
+ * runs it: per head, S = bf16(Q)·bf16(K)ᵀ and O = bf16(P)·bf16(V) with the BF16 GEMM's block kernel
+ * (FP32 sums), the scaled softmax in FP32 between them — the arithmetic of PyTorch's BF16
+ * scaled_dot_product_attention. Each head's K and Vᵀ are rounded to BF16 and packed into the GEMM's
+ * panel layout once (packing them per query block, through mv_linear_bf16, repeated the work 17
+ * times a head); then work items of (head, block of queries) run in parallel, each with its own score
+ * block small enough to stay in L2 (a whole head's 1025 × 1056 scores did not, and writing and
+ * re-reading them from memory made the BF16 path no faster than FP32). In FP32 this attention was a
+ * fifth of a 448 tile's time. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,17 +18,6 @@ enum { QUERY_BLOCK = 64 }; /* queries per work item: 64 × 1056 scores are 270 K
 
 /* Keys and head size padded for the BF16 converter and packer, which work in whole MV_BF16_KA runs. */
 static size_t pad_bf16(size_t n) { return (n + MV_BF16_KA - 1) / MV_BF16_KA * MV_BF16_KA; }
-
-/* Scale the first `cols` scores of each of `rows` rows (ld apart) and softmax them; zero the padding
- * after them (keys that do not exist), so the P·V product may run over it. */
-static void softmax_rows(float *s, int rows, int cols, int ld, float scale) {
-    for (int r = 0; r < rows; r++) {
-        float *row = s + (size_t)r * ld;
-        for (int c = 0; c < cols; c++) row[c] *= scale;
-        mv_softmax(row, cols);
-        memset(row + cols, 0, (size_t)(ld - cols) * sizeof *row);
-    }
-}
 
 /* Columns [c0, c0 + d) of n rows `stride` apart as a dense [n, ld] block (ld ≥ d), or transposed as
  * [d, ld] (ld ≥ n), zero padded. Source rows are read in order either way. */
@@ -58,65 +47,110 @@ typedef struct att_job {
     const float *q, *k, *v;
     float *out;
     int q_stride, kv_stride, out_stride, n_heads, d, nq, nk, n_blocks;
-    size_t dp, nkp;    /* head_dim and keys padded (pad_bf16) */
+    size_t dp, nkp, dvp; /* head_dim and keys padded (pad_bf16), head_dim padded to whole panels */
     float scale;
-    uint16_t *kb, *vtb; /* per head: K [nkp, dp] and Vᵀ [d, nkp] in BF16, zero padded */
-    float *scratch;     /* per thread: queries [QUERY_BLOCK, dp], scores [QUERY_BLOCK, nkp], out [QUERY_BLOCK, d] */
-    size_t scratch_len;
-    atomic_int failed;  /* an item's product found no scratch memory */
+    mv_bf16_block_fn block;
+    uint32_t *kpan, *vpan; /* per head: K as panels of 32 keys over dp, Vᵀ as panels of 32 dims over nkp */
+    float *scratch;        /* per thread, see item_scratch / prepare_head */
+    size_t scratch_len;    /* floats */
 } att_job;
 
+static size_t kpan_words(const att_job *j) { return j->nkp * j->dp / 2; }
+static size_t vpan_words(const att_job *j) { return j->dvp * j->nkp / 2; }
+
+/* Rounds head h's K [nk, d] and Vᵀ [d, nk] to BF16 (zero padded) in the thread's scratch and packs
+ * them: K panels of MV_BF16_NR keys, Vᵀ panels of MV_BF16_NR head dimensions. */
 static void prepare_head(void *ctx, int h, int thread) {
     const att_job *j = ctx;
-    float *tmp = j->scratch + (size_t)thread * j->scratch_len; /* nkp·dp floats fit in the thread's scratch */
-    uint16_t *kb = j->kb + (size_t)h * j->nkp * j->dp, *vtb = j->vtb + (size_t)h * j->d * j->nkp;
-    gather_bf16(kb, tmp, j->dp, j->k, j->kv_stride, j->nk, h * j->d, j->d, 0);
-    memset(kb + (size_t)j->nk * j->dp, 0, (j->nkp - (size_t)j->nk) * j->dp * sizeof *kb);
-    gather_bf16(vtb, tmp, j->nkp, j->v, j->kv_stride, j->nk, h * j->d, j->d, 1);
+    float *tmp = j->scratch + (size_t)thread * j->scratch_len; /* nkp·dp floats, then nkp·dp BF16 */
+    uint16_t *b16 = (uint16_t *)(tmp + j->nkp * j->dp);
+    uint32_t *kp = j->kpan + (size_t)h * kpan_words(j), *vp = j->vpan + (size_t)h * vpan_words(j);
+    gather_bf16(b16, tmp, j->dp, j->k, j->kv_stride, j->nk, h * j->d, j->d, 0);
+    memset(b16 + (size_t)j->nk * j->dp, 0, (j->nkp - (size_t)j->nk) * j->dp * sizeof *b16);
+    for (size_t n0 = 0; n0 < j->nkp; n0 += MV_BF16_NR)
+        mv_bf16_pack_avx512(b16 + n0 * j->dp, j->dp, MV_BF16_NR, (int)j->dp / 2, kp + n0 * j->dp / 2);
+    gather_bf16(b16, tmp, j->nkp, j->v, j->kv_stride, j->nk, h * j->d, j->d, 1);
+    for (int n0 = 0; n0 < j->d; n0 += MV_BF16_NR)
+        mv_bf16_pack_avx512(b16 + (size_t)n0 * j->nkp, j->nkp, j->d - n0, (int)j->nkp / 2, vp + (size_t)n0 * j->nkp / 2);
+}
+
+/* y[rows, N] = xb · Wᵀ over the packed panels of W (N columns, Kp wide; slices of MV_BF16_KC as the
+ * GEMM driver cuts them, so the sums round as they did through it). */
+static void panel_product(const att_job *j, const uint16_t *xb, int rows, int Kp, const uint32_t *panels, int N,
+                          float *y) {
+    const mv_bf16_job job = { xb, NULL, y, rows, N, Kp };
+    for (int n0 = 0; n0 < N; n0 += MV_BF16_NR) {
+        const uint32_t *panel = panels + (size_t)n0 * (size_t)Kp / 2;
+        for (int k0 = 0; k0 < Kp; k0 += MV_BF16_KC) {
+            const int kc = Kp - k0 < MV_BF16_KC ? Kp - k0 : MV_BF16_KC;
+            const uint32_t *slice = panel + (size_t)k0 / 2 * MV_BF16_NR;
+            if (!j->block(&job, 0, rows, slice, n0, k0, kc)) /* AMX refused: the AVX-512 kernel always runs */
+                mv_bf16_block_avx512(&job, 0, rows, slice, n0, k0, kc);
+        }
+    }
+}
+
+/* Scratch of one item: queries in f32 and BF16, scores, probabilities in BF16, outputs (rows padded
+ * to MV_BF16_MA with zeros where the kernel reads them). */
+typedef struct item_scratch {
+    float *qf, *s, *o;
+    uint16_t *qb, *pb;
+} item_scratch;
+
+static size_t item_floats(size_t dp, size_t nkp, size_t d) {
+    return QUERY_BLOCK * (dp + dp / 2 + nkp + nkp / 2 + d);
+}
+
+static item_scratch item_scratch_at(const att_job *j, int thread) {
+    item_scratch t;
+    t.qf = j->scratch + (size_t)thread * j->scratch_len;
+    t.qb = (uint16_t *)(t.qf + QUERY_BLOCK * j->dp);
+    t.s = t.qf + QUERY_BLOCK * (j->dp + j->dp / 2);
+    t.pb = (uint16_t *)(t.s + QUERY_BLOCK * j->nkp);
+    t.o = t.s + QUERY_BLOCK * (j->nkp + j->nkp / 2);
+    return t;
 }
 
 static void attend_block(void *ctx, int item, int thread) {
-    att_job *j = ctx;
+    const att_job *j = ctx;
     const int h = item / j->n_blocks, i0 = (item % j->n_blocks) * QUERY_BLOCK;
     const int rows = j->nq - i0 < QUERY_BLOCK ? j->nq - i0 : QUERY_BLOCK;
-    const mv_matrix keys = { .dtype = MV_BF16, .data = j->kb + (size_t)h * j->nkp * j->dp, .rows = (int)j->nkp, .cols = (int)j->dp };
-    const mv_matrix values_t = { .dtype = MV_BF16, .data = j->vtb + (size_t)h * j->d * j->nkp, .rows = j->d, .cols = (int)j->nkp };
-    float *qb = j->scratch + (size_t)thread * j->scratch_len, *s = qb + QUERY_BLOCK * j->dp;
-    float *ob = s + QUERY_BLOCK * j->nkp;
-    gather(qb, j->dp, j->q + (size_t)i0 * j->q_stride, j->q_stride, rows, h * j->d, j->d, 0);
-    if (!mv_linear_bf16(NULL, s, qb, rows, &keys, NULL)) {
-        atomic_store(&j->failed, 1);
-        return;
-    }
-    softmax_rows(s, rows, j->nk, (int)j->nkp, j->scale);
-    if (!mv_linear_bf16(NULL, ob, s, rows, &values_t, NULL)) {
-        atomic_store(&j->failed, 1);
-        return;
-    }
+    const int padded = (rows + MV_BF16_MA - 1) / MV_BF16_MA * MV_BF16_MA;
+    const item_scratch t = item_scratch_at(j, thread);
+    gather(t.qf, j->dp, j->q + (size_t)i0 * j->q_stride, j->q_stride, rows, h * j->d, j->d, 0);
+    mv_bf16_convert_avx512(t.qb, t.qf, (int)j->dp, (int)j->dp, 0, rows);
+    memset(t.qb + (size_t)rows * j->dp, 0, (size_t)(padded - rows) * j->dp * sizeof *t.qb);
+    panel_product(j, t.qb, rows, (int)j->dp, j->kpan + (size_t)h * kpan_words(j), (int)j->nkp, t.s);
+    for (int r = 0; r < rows; r++) /* padding keys (zero rows of K) get probability 0 */
+        mv_softmax_scaled_avx512(t.s + (size_t)r * j->nkp, j->nk, (int)j->nkp, j->scale);
+    mv_bf16_convert_avx512(t.pb, t.s, (int)j->nkp, (int)j->nkp, 0, rows);
+    memset(t.pb + (size_t)rows * j->nkp, 0, (size_t)(padded - rows) * j->nkp * sizeof *t.pb);
+    panel_product(j, t.pb, rows, (int)j->nkp, j->vpan + (size_t)h * vpan_words(j), j->d, t.o);
     for (int i = 0; i < rows; i++)
-        memcpy(j->out + (size_t)(i0 + i) * j->out_stride + (size_t)h * j->d, ob + (size_t)i * j->d, (size_t)j->d * sizeof *ob);
+        memcpy(j->out + (size_t)(i0 + i) * j->out_stride + (size_t)h * j->d, t.o + (size_t)i * j->d, (size_t)j->d * sizeof *t.o);
 }
 
 /* Keys and head dimensions are zero-padded (pad_bf16): zero rows of K score 0 and get probability 0
- * (softmax_rows zeroes them), zero columns add nothing. */
+ * (the softmax zeroes them), zero columns add nothing. */
 int mv_attention_bf16(mv_pool *pool, float *out, int out_stride, const float *q, int q_stride, const float *k,
                       const float *v, int kv_stride, int n_heads, int head_dim, int nq, int nk, float scale) {
-    if (strcmp(mv_bf16_kernel(), "none") == 0 || n_heads <= 0 || head_dim <= 0 || nq <= 0 || nk <= 0) return 0;
+    const mv_bf16_block_fn block = mv_bf16_block_kernel();
+    if (!block || n_heads <= 0 || head_dim <= 0 || nq <= 0 || nk <= 0) return 0;
     att_job j = { q, k, v, out, q_stride, kv_stride, out_stride, n_heads, head_dim, nq, nk,
-                  (nq + QUERY_BLOCK - 1) / QUERY_BLOCK, pad_bf16((size_t)head_dim), pad_bf16((size_t)nk), scale,
-                  NULL, NULL, NULL, 0, 0 };
-    const size_t block = QUERY_BLOCK * (j.dp + j.nkp + (size_t)head_dim), prep = j.nkp * j.dp;
-    j.scratch_len = block > prep ? block : prep;
-    j.kb = mv_alloc64((size_t)n_heads * j.nkp * j.dp * sizeof *j.kb);
-    j.vtb = mv_alloc64((size_t)n_heads * (size_t)head_dim * j.nkp * sizeof *j.vtb);
-    j.scratch = malloc((size_t)mv_pool_threads(pool) * j.scratch_len * sizeof *j.scratch);
-    const int ready = j.kb && j.vtb && j.scratch;
+                  (nq + QUERY_BLOCK - 1) / QUERY_BLOCK, pad_bf16((size_t)head_dim), pad_bf16((size_t)nk),
+                  ((size_t)head_dim + MV_BF16_NR - 1) / MV_BF16_NR * MV_BF16_NR, scale, block, NULL, NULL, NULL, 0 };
+    const size_t item = item_floats(j.dp, j.nkp, (size_t)head_dim), prep = j.nkp * j.dp * 3 / 2;
+    j.scratch_len = (item > prep ? item : prep + 16) / 16 * 16 + 16; /* keeps each thread's part 64-byte aligned */
+    j.kpan = mv_alloc64((size_t)n_heads * kpan_words(&j) * sizeof *j.kpan);
+    j.vpan = mv_alloc64((size_t)n_heads * vpan_words(&j) * sizeof *j.vpan);
+    j.scratch = mv_alloc64((size_t)mv_pool_threads(pool) * j.scratch_len * sizeof *j.scratch);
+    const int ready = j.kpan && j.vpan && j.scratch;
     if (ready) {
         mv_pool_for(pool, n_heads, prepare_head, &j);
         mv_pool_for(pool, n_heads * j.n_blocks, attend_block, &j);
     }
-    free(j.kb);
-    free(j.vtb);
+    free(j.kpan);
+    free(j.vpan);
     free(j.scratch);
-    return ready && !atomic_load(&j.failed);
+    return ready;
 }

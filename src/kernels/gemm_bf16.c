@@ -272,10 +272,14 @@ int mv_linear_bf16_with(mv_pool *pool, float *y, const float *x, int M, const mv
     return 1;
 }
 
-int mv_linear_bf16(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias) {
+mv_bf16_block_fn mv_bf16_block_kernel(void) {
     static const mv_bf16_block_fn blocks[] = { [BF16_NONE] = NULL, [BF16_AVX512] = mv_bf16_block_avx512,
                                                [BF16_AMX] = mv_bf16_block_amx };
-    return mv_linear_bf16_with(pool, y, x, M, w, bias, blocks[bf16_kind_get()]);
+    return blocks[bf16_kind_get()];
+}
+
+int mv_linear_bf16(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias) {
+    return mv_linear_bf16_with(pool, y, x, M, w, bias, mv_bf16_block_kernel());
 }
 
 int mv_linear_bf16_ref(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias) {

@@ -34,6 +34,9 @@ typedef struct mv_bf16_job {
  * so the caller can redo the slice with the portable kernel. */
 typedef int (*mv_bf16_block_fn)(const mv_bf16_job *j, int m0, int m1, const uint32_t *panel, int n0, int k0, int kc);
 
+/* The block kernel mv_linear_bf16 uses on this CPU (AMX or AVX512-BF16), NULL when there is none. */
+mv_bf16_block_fn mv_bf16_block_kernel(void);
+
 /* The driver with a given block kernel (NULL: the portable C kernel and conversion, as
  * mv_linear_bf16_ref); an AVX-512 kernel also gets the AVX-512 conversion and packing. mv_linear_bf16
  * passes the kernel the CPU supports; the AMX emulation test passes the AMX kernel built against its

@@ -230,6 +230,26 @@ void mv_softmax_avx512(float *x, int n) {
     }
 }
 
+void mv_softmax_scaled_avx512(float *x, int n, int width, float scale) {
+    const __m512 sc = _mm512_set1_ps(scale);
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (int i = 0; i < n; i += 16)
+        mx = _mm512_mask_max_ps(mx, lanes(n - i), mx, _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes(n - i), x + i), sc));
+    const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    __m512 sum = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += 16) {
+        const __mmask16 mk = lanes(n - i);
+        const __m512 e = exp512(_mm512_sub_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(mk, x + i), sc), m));
+        _mm512_mask_storeu_ps(x + i, mk, e);
+        sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(mk, e));
+    }
+    const __m512 inv = _mm512_set1_ps(1.f / _mm512_reduce_add_ps(sum));
+    for (int i = 0; i < width; i += 16) { /* lanes past n (the padding) become 0 */
+        const __mmask16 mk = lanes(width - i);
+        _mm512_mask_storeu_ps(x + i, mk, _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes(n - i), x + i), inv));
+    }
+}
+
 static inline __m512 silu512(__m512 v) {
     return _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.f), exp512(_mm512_sub_ps(_mm512_setzero_ps(), v))));
 }

@@ -165,6 +165,28 @@ static void test_elementwise(const ew_set *sets, int n_sets) {
     free(a); free(b); free(r); free(g);
 }
 
+/* The BF16 attention's fused softmax(scale·x): bit for bit the scaling loop and mv_softmax_avx512, and
+ * zeros over the padding up to width (which starts out as garbage). */
+static void test_softmax_scaled_avx512(void) {
+    enum { N = 1000 + 13, W = N + 35 };
+    float *a = malloc(W * sizeof *a), *r = malloc(W * sizeof *r), *g = malloc(W * sizeof *g);
+    fill(a, W, 30.f);
+    a[0] = -120.f; a[1] = 95.f; a[2] = 0.f;
+    const int lens[] = { 1, 15, 17, N }, widths[] = { 32, 32, 32, W };
+    for (int li = 0; li < 4; li++) {
+        const int n = lens[li], width = widths[li];
+        for (int i = 0; i < n; i++) r[i] = a[i] * 0.125f;
+        mv_softmax_avx512(r, n);
+        memcpy(g, a, (size_t)width * sizeof *g); /* past n: nonzero values the call must clear */
+        mv_softmax_scaled_avx512(g, n, width, 0.125f);
+        int same = !memcmp(g, r, (size_t)n * sizeof *g), zeros = 1;
+        for (int i = n; i < width; i++) zeros &= g[i] == 0.f;
+        CHECK(same && zeros, "softmax_scaled n=%d width=%d: %s", n, width,
+              !same ? "differs from scaling then mv_softmax_avx512" : "padding not zeroed");
+    }
+    free(a); free(r); free(g);
+}
+
 /* The dispatcher honours MINIVL_ISA when the CPU has that ISA. */
 static void test_dispatch_choice(void) {
     const char *env = getenv("MINIVL_ISA"), *got = mv_kernels_isa();
@@ -198,6 +220,7 @@ int main(void) {
     test_linear_empty_k(isas, n_isas);
     test_attention(isas, n_isas);
     test_elementwise(sets, n_sets);
+    if (cpu_has_avx512()) test_softmax_scaled_avx512();
     mv_pool_free(pools[1]);
     return mvt_done("test_kernels");
 }
