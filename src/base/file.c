@@ -28,6 +28,13 @@ char *mv_read_file(const char *path, size_t limit, size_t *len, mv_error *err) {
         if (n > limit) { free(buf); fclose(f); mv_set_error(err, MV_ERR_FORMAT, "%s: larger than %zu bytes", path, limit); return NULL; }
         if (got == 0) break;
     }
+    if (ferror(f)) { /* a read error (a directory: EISDIR) is not the end of the file */
+        const int e = errno;
+        free(buf);
+        fclose(f);
+        mv_set_error(err, MV_ERR_IO, "%s: cannot read: %s", path, strerror(e));
+        return NULL;
+    }
     fclose(f);
     buf[n] = 0;
     if (len) *len = n;

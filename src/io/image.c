@@ -163,7 +163,12 @@ static int png_run(png_job *j) {
     if (setjmp(png_jmpbuf(j->png))) return -1;
     png_set_read_fn(j->png, j, png_on_read);
     png_set_user_limits(j->png, PNG_UINT_31_MAX, PNG_UINT_31_MAX); /* only our pixel limit applies */
+    /* Checksums as Pillow treats them: a bad CRC on any chunk before the image data (ancillary ones
+     * included) fails the file, one on IDAT does not (Pillow hands IDAT to zlib unchecked; zlib's own
+     * Adler-32 still catches damaged data). */
+    png_set_crc_action(j->png, PNG_CRC_DEFAULT, PNG_CRC_ERROR_QUIT);
     png_read_info(j->png, j->info);
+    png_set_crc_action(j->png, PNG_CRC_QUIET_USE, PNG_CRC_QUIET_USE);
     png_uint_32 w, h;
     int depth, ctype, interlace;
     png_get_IHDR(j->png, j->info, &w, &h, &depth, &ctype, &interlace, NULL, NULL);

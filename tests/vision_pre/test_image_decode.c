@@ -354,6 +354,18 @@ static void test_bad_input(void) {
     membuf_put(&bad, png.data, png.n);
     bad.data[png_idat_end(&png) - 20] ^= 0x55;
     expect_fail("PNG with a damaged IDAT", bad.data, bad.n, 0, MV_ERR_IMAGE, "PNG");
+    /* checksums as Pillow checks them: a wrong IDAT CRC alone is ignored, a wrong CRC on a chunk
+     * before the image data (here an ancillary tEXt after IHDR) fails the file */
+    memcpy(bad.data, png.data, png.n);
+    bad.data[png_idat_end(&png) - 1] ^= 0x55;
+    expect_rgb("PNG with only a wrong IDAT CRC", &bad, W, H, px);
+    membuf text = {0};
+    static const uint8_t text_chunk[] = { 0, 0, 0, 3, 't', 'E', 'X', 't', 'a', 0, 'b', 0, 0, 0, 0 }; /* CRC 0: wrong */
+    membuf_put(&text, png.data, 33); /* signature + IHDR */
+    membuf_put(&text, text_chunk, sizeof text_chunk);
+    membuf_put(&text, png.data + 33, png.n - 33);
+    expect_fail("PNG with a wrong tEXt CRC", text.data, text.n, 0, MV_ERR_IMAGE, "CRC");
+    free(text.data);
     expect_fail("empty data", "", 0, 0, MV_ERR_IMAGE, "empty");
     expect_fail("NULL data", NULL, 0, 0, MV_ERR_IMAGE, "empty");
 
@@ -406,6 +418,10 @@ static void test_bad_input(void) {
     CHECK(mv_image_load_file(mvt_build("vision_pre_missing.png"), 0, &img, &err) == MV_ERR_IO, "missing file: %s",
           err.message);
     CHECK(img == NULL, "missing file left an image");
+    /* a directory opens but does not read: said so, not "empty image data" */
+    CHECK(mv_image_load_file(mvt_build(""), 0, &img, &err) == MV_ERR_IO && strstr(err.message, "Is a directory"),
+          "directory: %s", err.message);
+    CHECK(img == NULL, "directory left an image");
 
     free(png.data);
     free(ipng.data);
