@@ -1,6 +1,7 @@
 /* cmd_tokenize.c — `minivl tokenize`: run the tokenizer of a model (or tokenizer-only) directory.
  *   minivl tokenize -m DIR -p TEXT   prints the ids of TEXT, space-separated
  *   minivl tokenize -m DIR --jsonl   reads lines {"text": ...} on stdin, writes {"ids": [...], "decoded": ...}
+ *                                    ({"error": ...} for a line that fails; exit status 1 if any did)
  * Uses only the public API (minivl.h). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +35,17 @@ static int print_ids(const mv_tokenizer *tok, const char *text) {
     return 0;
 }
 
-/* One input line -> one output line; returns 0 or the exit status of the failure. */
+/* A line that cannot be tokenized: said on stderr, and an {"error": ...} line in its place on stdout,
+ * so that the output stays line for line with the input and the lines after it are still done. */
+static int line_failed(const char *where, const char *why) {
+    fprintf(stderr, "minivl tokenize: %s: %s\n", where, why);
+    fputs("{\"error\": ", stdout);
+    mv_jsonl_put_string(stdout, why, strlen(why));
+    fputs("}\n", stdout);
+    return 1;
+}
+
+/* One input line -> one output line; returns 0, or 1 when the line failed. */
 static int jsonl_line(const mv_tokenizer *tok, const char *line, size_t len, size_t line_no) {
     char *text = NULL, *decoded = NULL, where[64];
     size_t text_len = 0, dec_len = 0, n = 0;
@@ -43,14 +54,11 @@ static int jsonl_line(const mv_tokenizer *tok, const char *line, size_t len, siz
     mv_error err = {0};
     snprintf(where, sizeof where, "stdin line %zu", line_no);
     int got = mv_jsonl_get_string(line, len, "text", &text, &text_len, &why);
-    if (got != 0) {
-        fprintf(stderr, "minivl tokenize: %s: %s\n", where, got > 0 ? "no \"text\" member" : why ? why : "bad JSON");
-        return 1;
-    }
+    if (got != 0) return line_failed(where, got > 0 ? "no \"text\" member" : why ? why : "bad JSON");
     int rc = 0;
     if (mv_tokenizer_encode_text(tok, text, text_len, &ids, &n, &err) != MV_OK ||
         mv_tokenizer_decode_ids_len(tok, ids, n, &decoded, &dec_len, &err) != MV_OK) {
-        rc = report(where, &err);
+        rc = line_failed(where, err.message);
     } else {
         fputs("{\"ids\": [", stdout);
         for (size_t i = 0; i < n; i++) printf(i ? ", %ld" : "%ld", (long)ids[i]);
@@ -69,16 +77,16 @@ static int run_jsonl(const mv_tokenizer *tok) {
     size_t cap = 0, line_no = 0;
     ssize_t len;
     int rc = 0;
-    while (rc == 0 && (len = getline(&line, &cap, stdin)) >= 0) {
+    while ((len = getline(&line, &cap, stdin)) >= 0) {
         line_no++;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
         size_t k = 0;
         while (k < (size_t)len && (line[k] == ' ' || line[k] == '\t')) k++;
         if (k == (size_t)len) continue; /* blank line */
-        rc = jsonl_line(tok, line, (size_t)len, line_no);
+        rc |= jsonl_line(tok, line, (size_t)len, line_no);
     }
     free(line);
-    if (rc == 0 && ferror(stdin)) {
+    if (ferror(stdin)) {
         fprintf(stderr, "minivl tokenize: error reading stdin\n");
         rc = 1;
     }

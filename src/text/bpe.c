@@ -20,6 +20,23 @@
  * patterns are rewritten with this explicit set. */
 #define WS_SET "\\t\\n\\x{0B}\\f\\r\\x{85}\\p{Z}"
 
+/* Letters and numbers Unicode 15.0-16.0 added, which HF tokenizers' regex engine (Oniguruma, Unicode
+ * 16.0) classes as \p{L} / \p{N} and Debian's PCRE2 10.42 (Unicode 14 tables) as unassigned: the
+ * patterns' \p{L} and \p{N} are widened with them. Found by a differential sweep of every code point
+ * below U+34000 against HF tokenizers 0.23.2 (Qwen2 and GPT-2 patterns): these are exactly the code
+ * points that disagreed, all letters or numbers in Unicode 16 (CJK Ext H and I, Egyptian Hieroglyphs
+ * Ext-A, Garay, Kirat Rai, Sunuwar, Tulu-Tigalari...). */
+#define NEW_LETTERS                                                                                           \
+    "\\x{1C89}-\\x{1C8A}\\x{A7CB}-\\x{A7CD}\\x{A7DA}-\\x{A7DC}\\x{105C0}-\\x{105F3}\\x{10D4A}-\\x{10D65}"        \
+    "\\x{10D6F}-\\x{10D85}\\x{10EC2}-\\x{10EC4}\\x{1123F}-\\x{11240}\\x{11380}-\\x{11389}\\x{1138B}\\x{1138E}"  \
+    "\\x{11390}-\\x{113B5}\\x{113B7}\\x{113D1}\\x{113D3}\\x{11BC0}-\\x{11BE0}\\x{11F02}\\x{11F04}-\\x{11F10}"    \
+    "\\x{11F12}-\\x{11F33}\\x{1342F}\\x{13441}-\\x{13446}\\x{13460}-\\x{143FA}\\x{16100}-\\x{1611D}"              \
+    "\\x{16D40}-\\x{16D6C}\\x{18CFF}\\x{1B132}\\x{1B155}\\x{1DF25}-\\x{1DF2A}\\x{1E030}-\\x{1E06D}"                \
+    "\\x{1E4D0}-\\x{1E4EB}\\x{1E5D0}-\\x{1E5ED}\\x{1E5F0}\\x{2B739}\\x{2EBF0}-\\x{2EE5D}\\x{31350}-\\x{323AF}"
+#define NEW_NUMBERS                                                                                           \
+    "\\x{10D40}-\\x{10D49}\\x{116D0}-\\x{116E3}\\x{11BF0}-\\x{11BF9}\\x{11F50}-\\x{11F59}\\x{16130}-\\x{16139}"  \
+    "\\x{16D70}-\\x{16D79}\\x{1CCF0}-\\x{1CCF9}\\x{1D2C0}-\\x{1D2D3}\\x{1E4F0}-\\x{1E4F9}\\x{1E5F1}-\\x{1E5FA}"
+
 static const char GPT2_PATTERN[] =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 static const char QWEN2_PATTERN[] =
@@ -203,16 +220,37 @@ static mv_status add_merge_line(const mv_tokenizer *tok, merge_list *ml, const c
 
 /* ------------------------------------------------------------------ pre-tokenizer */
 
-/* Copy pattern, replacing \s / \S (outside and inside [...]) by the Oniguruma whitespace set. */
+/* The class escapes rewritten for Oniguruma's meaning: set members, as written inside [...]. */
+static const struct class_escape {
+    const char *escape, *members;
+} CLASS_ESCAPES[] = {
+    { "\\s", WS_SET },
+    { "\\p{L}", "\\p{L}" NEW_LETTERS },
+    { "\\p{N}", "\\p{N}" NEW_NUMBERS },
+};
+
+/* Copy pattern, replacing \s, \p{L} and \p{N} (outside and inside [...]) and \S (outside) by the sets
+ * Oniguruma means by them. */
 static int translate_pattern(const char *p, size_t n, mv_tbuf *out) {
     int in_class = 0, rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         char c = p[i];
         if (c == '\\' && i + 1 < n) {
+            const struct class_escape *ce = NULL;
+            for (size_t e = 0; e < sizeof CLASS_ESCAPES / sizeof *CLASS_ESCAPES; e++) {
+                const size_t len = strlen(CLASS_ESCAPES[e].escape);
+                if (len <= n - i && memcmp(p + i, CLASS_ESCAPES[e].escape, len) == 0) ce = &CLASS_ESCAPES[e];
+            }
+            if (ce) {
+                if (!in_class) rc = mv_tbuf_append(out, "[", 1);
+                if (rc == 0) rc = mv_tbuf_append(out, ce->members, strlen(ce->members));
+                if (rc == 0 && !in_class) rc = mv_tbuf_append(out, "]", 1);
+                i += strlen(ce->escape) - 1;
+                continue;
+            }
             char d = p[++i];
-            const char *rep = d == 's' ? (in_class ? WS_SET : "[" WS_SET "]")
-                              : (d == 'S' && !in_class) ? "[^" WS_SET "]" : NULL;
-            rc = rep ? mv_tbuf_append(out, rep, strlen(rep)) : mv_tbuf_append(out, p + i - 1, 2);
+            rc = d == 'S' && !in_class ? mv_tbuf_append(out, "[^" WS_SET "]", strlen("[^" WS_SET "]"))
+                                       : mv_tbuf_append(out, p + i - 1, 2);
             continue;
         }
         if (c == '[' && !in_class) {

@@ -230,21 +230,59 @@ static int is_ascii(const char *s, size_t n) {
     return 1;
 }
 
+/* Starters NFC must not compose here:
+ *  - U+11A7, one before the first Hangul trailing consonant: utf8proc (2.8) composed an LV syllable
+ *    with it as if it were a trailing consonant of index 0 and dropped it ("가\u11A7" became "가");
+ *    NFC composes only U+11A8..U+11C2;
+ *  - U+11930, Dives Akuru vowel sign AA: the only canonical pair (U+11935 U+11930 → U+11938, Unicode
+ *    13) that the normalizer of HF tokenizers (the reference) does not compose; found by a sweep of
+ *    every composition against it.
+ * Neither composes with anything else, so the text is normalized piece by piece around them: the same
+ * NFC without those two compositions. */
+static const char NFC_STOPS[][5] = { "\xE1\x86\xA7", "\xF0\x91\xA4\xB0" };
+
+/* Length of the stop at s (n bytes left), 0 if none. */
+static size_t nfc_stop_at(const char *s, size_t n) {
+    for (size_t k = 0; k < sizeof NFC_STOPS / sizeof *NFC_STOPS; k++) {
+        const size_t len = strlen(NFC_STOPS[k]);
+        if (len <= n && memcmp(s, NFC_STOPS[k], len) == 0) return len;
+    }
+    return 0;
+}
+
+/* NFC of s[0, n) appended to out. */
+static mv_status nfc_append(const char *s, size_t n, mv_tbuf *out, mv_error *err) {
+    while (n > 0) {
+        size_t piece = 0, stop = 0;
+        while (piece < n && (stop = nfc_stop_at(s + piece, n - piece)) == 0) piece++;
+        utf8proc_uint8_t *norm = NULL;
+        utf8proc_ssize_t m = piece ? utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)piece, &norm,
+                                                  UTF8PROC_STABLE | UTF8PROC_COMPOSE)
+                                   : 0;
+        if (m < 0) {
+            free(norm);
+            return mv_set_error(err, m == UTF8PROC_ERROR_NOMEM ? MV_ERR_NOMEM : MV_ERR_ARG, "NFC normalization: %s",
+                                utf8proc_errmsg(m));
+        }
+        const int fail = mv_tbuf_append(out, (const char *)norm, (size_t)m) != 0 ||
+                         mv_tbuf_append(out, s + piece, stop) != 0;
+        free(norm);
+        if (fail) return mv_set_error(err, MV_ERR_NOMEM, "out of memory");
+        s += piece + stop;
+        n -= piece + stop;
+    }
+    return MV_OK;
+}
+
 static mv_status encode_gap(const mv_tokenizer *tok, const char *s, size_t n, int pass, mv_tok_ids *out,
                             mv_error *err) {
     if (n == 0) return MV_OK;
     if (pass == 1) return tok->ops->encode(tok, s, n, out, err);
     if (!tok->nfc || is_ascii(s, n)) return split_added(tok, s, n, 1, out, err); /* ASCII is NFC */
-    utf8proc_uint8_t *norm = NULL;
-    utf8proc_ssize_t m = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &norm,
-                                      UTF8PROC_STABLE | UTF8PROC_COMPOSE);
-    if (m < 0) {
-        free(norm);
-        return mv_set_error(err, m == UTF8PROC_ERROR_NOMEM ? MV_ERR_NOMEM : MV_ERR_ARG, "NFC normalization: %s",
-                            utf8proc_errmsg(m));
-    }
-    mv_status rc = split_added(tok, (const char *)norm, (size_t)m, 1, out, err);
-    free(norm);
+    mv_tbuf norm = {0};
+    mv_status rc = nfc_append(s, n, &norm, err);
+    if (rc == MV_OK) rc = split_added(tok, norm.p ? norm.p : "", norm.n, 1, out, err);
+    mv_tbuf_free(&norm);
     return rc;
 }
 

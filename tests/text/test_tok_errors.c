@@ -193,6 +193,15 @@ static void test_cli_input(const char *qwen) {
     snprintf(args, sizeof args, "-m '%s' --jsonl < /dev/null; echo '{\"text\": \"\\ud800\"}' | '%s/minivl' tokenize -m '%s' --jsonl",
              qwen, MV_BUILD_DIR, qwen);
     cli_fails("jsonl lone surrogate", args, "surrogate");
+    /* a failing line does not stop the rest: it gets an {"error"} line, the exit status says it */
+    char cmd[8400], *out = NULL;
+    snprintf(cmd, sizeof cmd, "printf '{\"text\": \"a\"}\\n{\"text\": \"\\\\ud800\"}\\n{\"text\": \"b\"}\\n' | "
+             "'%s/minivl' tokenize -m '%s' --jsonl 2>/dev/null", MV_BUILD_DIR, qwen);
+    int rc = mvt_run(cmd, &out);
+    CHECK(rc == 1 && out && !strcmp(out, "{\"ids\": [64], \"decoded\": \"a\"}\n{\"error\": \"lone high surrogate\"}\n"
+                                         "{\"ids\": [65], \"decoded\": \"b\"}\n"),
+          "jsonl with a bad middle line: exit %d, output:\n%s", rc, out ? out : "(none)");
+    free(out);
     cli_fails("no -m", "-p hello", "usage");
     snprintf(args, sizeof args, "-m '%s' --bogus", qwen);
     cli_fails("unknown option", args, "unknown or incomplete option");

@@ -3,7 +3,8 @@
  * Runs Qwen2 from tokenizer.json and from vocab.json + merges.txt + tokenizer_config.json only, and the
  * Phi-2 (GPT-2 regex, whitespace added tokens) tokenizer.json as a second byte-level vocabulary, and the
  * SentencePiece models (tokenizer.model + tokenizer_config.json, slow-tokenizer behaviour): InternLM2,
- * Phi-3 (Llama 2 model, legacy=False) and Chinese-Alpaca (InternVL-C, legacy). */
+ * Phi-3 (Llama 2 model, legacy=False) and Chinese-Alpaca (InternVL-C, legacy); and the byte-level
+ * tokenizers on the Unicode regressions in tests/text/data. */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,11 @@ int main(void) {
     run_golden("qwen2 tokenizer.json", qwen, qwen_gold, 390);
     run_golden("qwen2 vocab.json+merges.txt", slow_dir(qwen), qwen_gold, 390);
     run_golden("phi2 tokenizer.json", phi2, phi2_gold, 297);
+    /* Cases a differential sweep against HF tokenizers 0.23.2 found (ids and decoded from it): letters
+     * and numbers of Unicode 15-16 (PCRE2's tables are Unicode 14), U+11A7 after a Hangul syllable
+     * (utf8proc dropped it), the Dives Akuru pair the reference does not compose. */
+    run_golden("qwen2 Unicode regressions", qwen, mvt_source("tests/text/data/qwen2_unicode_regressions.jsonl"), 8);
+    run_golden("phi2 Unicode regressions", phi2, mvt_source("tests/text/data/phi2_unicode_regressions.jsonl"), 8);
     static const struct { const char *dir; int cases; } spm[] = {
         {"internlm2-internvl2-2b", 432}, {"phi3-internvl2-4b", 433}, {"chinese-alpaca-internvl-c", 112}};
     for (size_t i = 0; i < sizeof spm / sizeof *spm; i++) {
