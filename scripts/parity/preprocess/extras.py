@@ -38,12 +38,8 @@ for (w, h) in [(1, 1), (17, 9), (333, 777), (2001, 45)]:
 bad = 0
 for p in files:
     for m in (1, 6, 40):
-        try: sz, g, rt = run.ref(p, m); pe = None
-        except Exception as e: pe = repr(e)
-        c = run.run_c(p, m)
-        if pe or "error" in c or "crash" in c:
-            print("ERR", p, m, pe, c.get("error"), c.get("crash")); bad += 1; continue
-        if tuple(c["grid"]) != tuple(g) or not np.array_equal(c["tiles"], rt):
-            print("MISMATCH", p, m); bad += 1
+        problem = run.compare(p, m)
+        if problem:
+            print(p, problem); bad += 1
 print(len(files), "files x 3 max_num;", bad, "problems")
 import shutil; shutil.rmtree(D)

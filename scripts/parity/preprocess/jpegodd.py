@@ -15,12 +15,8 @@ for mode in modes:
         pm = Image.open(p).mode
         for m in (1, 12):
             n += 1
-            try: sz, g, rt = run.ref(p, m); pe = None
-            except Exception as e: pe = repr(e)
-            c = run.run_c(p, m)
-            if pe or "error" in c or "crash" in c:
-                print("ERR", p, m, pe, c.get("error"), c.get("crash")); bad += 1; continue
-            if tuple(c["grid"]) != tuple(g) or not np.array_equal(c["tiles"], rt):
-                d = np.abs(c["tiles"].astype(int) - rt); print("MISMATCH", p, pm, m, int((d > 0).sum()), int(d.max())); bad += 1
+            problem = run.compare(p, m)
+            if problem:
+                print(p, pm, problem); bad += 1
         os.unlink(p)
 print(n, "cases,", bad, "problems")

@@ -84,6 +84,24 @@ def run_c(path, max_num, norm=False):
     return r
 
 # ---------------------------------------------------------------- image generation
+def compare(path, max_num):
+    """None when the C side matches the reference on grid and every tile byte, else what went wrong."""
+    try:
+        _, grid, tiles = ref(path, max_num)
+        ref_error = None
+    except Exception as e:
+        ref_error = repr(e)
+    c = run_c(path, max_num)
+    if ref_error or "error" in c or "crash" in c:
+        return "ERR %s %s %s %s" % (max_num, ref_error, c.get("error"), c.get("crash"))
+    if tuple(c["grid"]) != tuple(grid) or not np.array_equal(c["tiles"], tiles):
+        if c["tiles"].shape != tiles.shape:
+            return "MISMATCH max_num %d: grid %s vs %s" % (max_num, tuple(c["grid"]), tuple(grid))
+        d = np.abs(c["tiles"].astype(int) - tiles)
+        return "MISMATCH max_num %d: %d bytes differ, max %d" % (max_num, int((d > 0).sum()), int(d.max()))
+    return None
+
+
 def content(rng, w, h, kind):
     if kind == "noise":
         return rng.randint(0, 256, (h, w, 3)).astype(np.uint8)
