@@ -139,8 +139,9 @@ int mv_attention_bf16(mv_pool *pool, float *out, int out_stride, const float *q,
     att_job j = { q, k, v, out, q_stride, kv_stride, out_stride, n_heads, head_dim, nq, nk,
                   (nq + QUERY_BLOCK - 1) / QUERY_BLOCK, pad_bf16((size_t)head_dim), pad_bf16((size_t)nk),
                   ((size_t)head_dim + MV_BF16_NR - 1) / MV_BF16_NR * MV_BF16_NR, scale, block, NULL, NULL, NULL, 0 };
+    /* both multiples of 16 floats (dp and nkp are of 32): each thread's part stays 64-byte aligned */
     const size_t item = item_floats(j.dp, j.nkp, (size_t)head_dim), prep = j.nkp * j.dp * 3 / 2;
-    j.scratch_len = (item > prep ? item : prep + 16) / 16 * 16 + 16; /* keeps each thread's part 64-byte aligned */
+    j.scratch_len = item > prep ? item : prep;
     j.kpan = mv_alloc64((size_t)n_heads * kpan_words(&j) * sizeof *j.kpan);
     j.vpan = mv_alloc64((size_t)n_heads * vpan_words(&j) * sizeof *j.vpan);
     j.scratch = mv_alloc64((size_t)mv_pool_threads(pool) * j.scratch_len * sizeof *j.scratch);

@@ -211,25 +211,6 @@ static inline __m512 exp512(__m512 x) {
     return _mm512_scalef_ps(p, n);
 }
 
-void mv_softmax_avx512(float *x, int n) {
-    if (n <= 0) return;
-    __m512 mx = _mm512_set1_ps(-INFINITY);
-    for (int i = 0; i < n; i += 16) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(mx, lanes(n - i), x + i));
-    const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
-    __m512 sum = _mm512_setzero_ps();
-    for (int i = 0; i < n; i += 16) {
-        __mmask16 mk = lanes(n - i);
-        __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, x + i), m));
-        _mm512_mask_storeu_ps(x + i, mk, e);
-        sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(mk, e));
-    }
-    const __m512 inv = _mm512_set1_ps(1.f / _mm512_reduce_add_ps(sum));
-    for (int i = 0; i < n; i += 16) {
-        __mmask16 mk = lanes(n - i);
-        _mm512_mask_storeu_ps(x + i, mk, _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, x + i), inv));
-    }
-}
-
 void mv_softmax_scaled_avx512(float *x, int n, int width, float scale) {
     const __m512 sc = _mm512_set1_ps(scale);
     __m512 mx = _mm512_set1_ps(-INFINITY);
@@ -248,6 +229,11 @@ void mv_softmax_scaled_avx512(float *x, int n, int width, float scale) {
         const __mmask16 mk = lanes(width - i);
         _mm512_mask_storeu_ps(x + i, mk, _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes(n - i), x + i), inv));
     }
+}
+
+/* The plain softmax is the scaled one at scale 1 (x · 1 is x exactly, so nothing rounds differently). */
+void mv_softmax_avx512(float *x, int n) {
+    if (n > 0) mv_softmax_scaled_avx512(x, n, n, 1.f);
 }
 
 static inline __m512 silu512(__m512 v) {
