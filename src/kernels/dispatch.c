@@ -58,12 +58,20 @@ static const mv_gemm_isa *gemm_isa(void) {
     }
 }
 
+/* Whether a product of M rows by w goes to the BF16 GEMM: a matrix marked by precision bf16 when the
+ * CPU has a BF16 kernel; and a quantized one on AMX, whatever the precision, because TDPBF16PS
+ * outruns VNNI's int8 products several times over once each panel is dequantized for all the rows
+ * (bf16 activations instead of int8 ones: no less precise). Few rows stay where they are: bound by
+ * weight reads. */
+static int bf16_gemm_takes(const mv_matrix *w, int M) {
+    if (M < MV_BF16_MIN_M) return 0;
+    if (w->qtype != MV_Q_NONE) return strcmp(mv_bf16_kernel(), "amx") == 0;
+    return w->bf16_act && strcmp(mv_bf16_kernel(), "none") != 0;
+}
+
 void mv_linear(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias) {
-    /* precision bf16: large products take the BF16 kernel; without one (or without scratch memory)
-     * they stay on the FP32 path below, which still reads the checkpoint's own weights. */
-    if (w->bf16_act && M >= MV_BF16_MIN_M && strcmp(mv_bf16_kernel(), "none") != 0 &&
-        mv_linear_bf16(pool, y, x, M, w, bias))
-        return;
+    /* without scratch memory the BF16 GEMM declines, and the paths below answer */
+    if (bf16_gemm_takes(w, M) && mv_linear_bf16(pool, y, x, M, w, bias)) return;
     if (w->qtype != MV_Q_NONE && mv_linear_q_handles(M)) { /* integer dot products (quant.c) */
         mv_linear_q(pool, y, x, M, w, bias);
         return;
@@ -74,7 +82,7 @@ void mv_linear(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *
 }
 
 void mv_linear_many(mv_pool *pool, const float *x, int M, const mv_linear_out *outs, int n) {
-    if (n > 1 && mv_linear_q_many(pool, x, M, outs, n)) return;
+    if (n > 1 && !bf16_gemm_takes(outs[0].w, M) && mv_linear_q_many(pool, x, M, outs, n)) return;
     for (int i = 0; i < n; i++) mv_linear(pool, outs[i].y, x, M, outs[i].w, outs[i].bias);
 }
 

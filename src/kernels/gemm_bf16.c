@@ -9,6 +9,7 @@
 
 #include "kernels/gemm_bf16.h"
 #include "kernels/kernels_isa.h"
+#include "kernels/quant.h"
 
 enum {
     PANELS_PER_ITEM = 2,  /* weight panels (of MV_BF16_NR columns) per work item */
@@ -25,7 +26,8 @@ static int round_up(int v, int m) { return (v + m - 1) / m * m; }
 
 /* ------------------------------------------------------------------ packing */
 
-/* W[n, k] as BF16: exact for BF16 weights, round to nearest even otherwise; 0 past K. */
+/* W[n, k] of a plain-dtype matrix as BF16: exact for BF16 weights, round to nearest even otherwise;
+ * 0 past K (quantized matrices reach here only past K). */
 static uint32_t weight_bf16(const mv_matrix *w, int n, int k) {
     if (k >= w->cols) return 0;
     const size_t i = (size_t)n * (size_t)w->cols + (size_t)k;
@@ -40,24 +42,39 @@ static uint32_t weight_bf16(const mv_matrix *w, int n, int k) {
 
 /* Packs the panel slice of columns [n0, n0 + MV_BF16_NR) × K [k0, k0 + kc) (layout in gemm_bf16.h)
  * in steps, so that its weight reads (cold: a short run of each of 32 rows) can overlap the previous
- * slice's products: with `simd`, BF16 weights go 16 K pairs at a time through a transpose (the steps);
- * the rest (other dtypes, an odd last k, padding, rows past N) goes value by value when it finishes. */
+ * slice's products: with `simd`, BF16 weights go 16 K pairs at a time through a transpose, and Q8/Q4
+ * weights one quantization block (also 16 K pairs) at a time through a dequantization to BF16 and the
+ * same transpose (the steps); the rest (other dtypes, an odd last k, padding, rows past N) goes value
+ * by value when it finishes. */
 typedef struct slice_packer {
     const mv_matrix *w;
     uint32_t *panel;
     int n0, k0, kc;
-    int whole;              /* K pairs of BF16 weights inside K: copied as they are */
-    int groups, next_group; /* transposed groups of 16 K pairs: total, and the first not yet packed */
+    int whole;              /* K pairs inside K of BF16 or quantized weights: copied or dequantized */
+    int groups, next_group; /* groups of 16 K pairs done by the steps: total, and the first not yet packed */
 } slice_packer;
 
 static void packer_start(slice_packer *sp, const mv_matrix *w, int n0, int k0, int kc, uint32_t *panel, int simd) {
-    const int K = w->cols, whole = w->dtype != MV_BF16 ? 0 : K - k0 >= kc ? kc / 2 : K > k0 ? (K - k0) / 2 : 0;
+    const int K = w->cols, by_pairs = w->dtype == MV_BF16 || w->qtype != MV_Q_NONE;
+    const int whole = !by_pairs ? 0 : K - k0 >= kc ? kc / 2 : K > k0 ? (K - k0) / 2 : 0;
     *sp = (slice_packer){ w, panel, n0, k0, kc, whole, simd ? whole / 16 : 0, 0 };
 }
 
 /* Row n0 + j of a BF16 matrix from k0 on. */
 static const uint16_t *slice_row(const slice_packer *sp, int j) {
     return (const uint16_t *)sp->w->data + (size_t)(sp->n0 + j) * (size_t)sp->w->cols + (size_t)sp->k0;
+}
+
+/* The bytes of row n0 + j that group g reads (BF16: 64, Q8: 32, Q4: 16 bytes of codes). */
+static const char *group_bytes(const slice_packer *sp, int j, int g, size_t *len) {
+    const mv_matrix *w = sp->w;
+    if (w->qtype == MV_Q_NONE) {
+        *len = 64;
+        return (const char *)(slice_row(sp, j) + 32 * (size_t)g);
+    }
+    *len = mv_q_row_bytes(w->qtype, MV_QBLOCK);
+    return (const char *)w->data + (size_t)(sp->n0 + j) * mv_q_row_bytes(w->qtype, w->cols) +
+           (size_t)((sp->k0 + 32 * g) / MV_QBLOCK) * *len;
 }
 
 static int packer_step_end(const slice_packer *sp, int groups) {
@@ -67,21 +84,39 @@ static int packer_step_end(const slice_packer *sp, int groups) {
 static void packer_step(slice_packer *sp, int groups) {
     const int g1 = packer_step_end(sp, groups);
     if (g1 <= sp->next_group) return;
-    mv_bf16_pack_avx512(slice_row(sp, 0) + 32 * (size_t)sp->next_group, (size_t)sp->w->cols, sp->w->rows - sp->n0,
-                        16 * (g1 - sp->next_group), sp->panel + (size_t)16 * sp->next_group * MV_BF16_NR);
+    if (sp->w->qtype != MV_Q_NONE)
+        for (int g = sp->next_group; g < g1; g++)
+            mv_bf16_pack_q_avx512(sp->w, sp->n0, sp->k0 + 32 * g, sp->panel + (size_t)16 * g * MV_BF16_NR);
+    else
+        mv_bf16_pack_avx512(slice_row(sp, 0) + 32 * (size_t)sp->next_group, (size_t)sp->w->cols,
+                            sp->w->rows - sp->n0, 16 * (g1 - sp->next_group),
+                            sp->panel + (size_t)16 * sp->next_group * MV_BF16_NR);
     sp->next_group = g1;
 }
 
-/* Asks for the weights the next `groups` groups will read (each row's 64 bytes a group, maybe split over
- * two cache lines), so that they arrive while other work runs. */
+/* Asks for the weights the next `groups` groups will read (each row's bytes of a group, maybe split
+ * over two cache lines), so that they arrive while other work runs. */
 static void packer_prefetch(const slice_packer *sp, int groups) {
     const int g1 = packer_step_end(sp, groups);
     const int rows = sp->w->rows - sp->n0 < MV_BF16_NR ? sp->w->rows - sp->n0 : MV_BF16_NR;
     for (int j = 0; j < rows && g1 > sp->next_group; j++) {
-        const uintptr_t a = (uintptr_t)(slice_row(sp, j) + 32 * (size_t)sp->next_group);
-        const uintptr_t end = a + 64 * (size_t)(g1 - sp->next_group);
+        size_t len;
+        const uintptr_t a = (uintptr_t)group_bytes(sp, j, sp->next_group, &len);
+        const uintptr_t end = a + len * (size_t)(g1 - sp->next_group);
         for (uintptr_t line = a & ~(uintptr_t)63; line < end; line += 64) __builtin_prefetch((const void *)line, 0, 3);
     }
+}
+
+/* K pairs [kp, whole) of row n of a quantized matrix, one block (16 pairs) at a time; kp is a
+ * multiple of 16, and so is whole (K is a multiple of the block). Returns the next pair: whole. */
+static int finish_quantized(const slice_packer *sp, int n, int kp, uint32_t *dst) {
+    for (; kp < sp->whole; kp += MV_QBLOCK / 2) {
+        float v[MV_QBLOCK];
+        mv_q_dequant(sp->w, n, sp->k0 + 2 * kp, MV_QBLOCK, v);
+        for (int i = 0; i < MV_QBLOCK / 2; i++)
+            dst[(size_t)(kp + i) * MV_BF16_NR] = mv_f32_to_bf16(v[2 * i]) | (uint32_t)mv_f32_to_bf16(v[2 * i + 1]) << 16;
+    }
+    return kp;
 }
 
 static void packer_finish(slice_packer *sp) {
@@ -96,9 +131,10 @@ static void packer_finish(slice_packer *sp) {
             for (; kp < kpairs; kp++) dst[(size_t)kp * MV_BF16_NR] = 0;
             continue;
         }
-        for (; kp < sp->whole; kp++) /* little endian: even k low */
+        if (w->qtype != MV_Q_NONE) kp = finish_quantized(sp, n, kp, dst);
+        for (; kp < sp->whole; kp++) /* BF16, little endian: even k low */
             memcpy(&dst[(size_t)kp * MV_BF16_NR], slice_row(sp, j) + 2 * (size_t)kp, 4);
-        for (; kp < kpairs; kp++)
+        for (; kp < kpairs; kp++) /* other dtypes, and zeros past K */
             dst[(size_t)kp * MV_BF16_NR] = weight_bf16(w, n, sp->k0 + 2 * kp) | weight_bf16(w, n, sp->k0 + 2 * kp + 1) << 16;
     }
 }
@@ -250,7 +286,7 @@ static int rows_per_item(int M, int blocks_p, int threads) {
 int mv_linear_bf16_with(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias,
                         mv_bf16_block_fn block) {
     if (M <= 0 || w->rows <= 0) return 1;
-    if (w->cols <= 0 || w->qtype != MV_Q_NONE) return 0;
+    if (w->cols <= 0 || (w->qtype != MV_Q_NONE && w->cols % MV_QBLOCK)) return 0;
     const int threads = mv_pool_threads(pool);
     bf16_run r = { { NULL, bias, y, M, w->rows, round_up(w->cols, MV_BF16_KA) }, w, x, block ? block : block_ref,
                    block != NULL, 0, 0, round_up(M, MV_BF16_MA), NULL };

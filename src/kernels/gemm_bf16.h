@@ -51,6 +51,10 @@ void mv_bf16_convert_avx512(uint16_t *xb, const float *x, int K, int Kp, int r0,
 /* K pairs [0, npairs) (a multiple of 16) of the 32 BF16 rows at w (row stride ldw elements; rows past
  * `rows` read as zeros) into a panel slice. */
 void mv_bf16_pack_avx512(const uint16_t *w, size_t ldw, int rows, int npairs, uint32_t *panel);
+/* The 16 K pairs [k, k + 32) (one quantization block; k a multiple of 32, inside K) of the 32 rows
+ * from n0 of a Q8/Q4 matrix, dequantized to BF16 (rows past N read as zeros), into a panel slice at
+ * its group k's place. */
+void mv_bf16_pack_q_avx512(const mv_matrix *w, int n0, int k, uint32_t *panel);
 /* Whether AMX-BF16 is present and the kernel granted this process the tile state (asked once). */
 int mv_amx_usable(void);
 

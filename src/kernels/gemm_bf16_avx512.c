@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kernels/gemm_bf16.h"
+#include "kernels/quant.h"
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -128,3 +129,32 @@ void mv_bf16_pack_avx512(const uint16_t *w, size_t ldw, int rows, int npairs, ui
         }
 }
 
+
+/* One quantized block (32 weights) of a row as 32 BF16 values: codes times the block's F16 scale in
+ * FP32 (exact), then rounded to nearest even, as weight_bf16's scalar path does. */
+static void dequant_block_bf16(const mv_matrix *w, int row, int block, uint16_t *dst) {
+    const int nb = w->cols / MV_QBLOCK;
+    uint16_t h;
+    memcpy(&h, (const char *)w->scales + ((size_t)row * (size_t)nb + (size_t)block) * 2, 2);
+    const __m512 d = _mm512_cvtph_ps(_mm256_set1_epi16((short)h));
+    const uint8_t *p = (const uint8_t *)w->data + (size_t)row * mv_q_row_bytes(w->qtype, w->cols) +
+                       (size_t)block * mv_q_row_bytes(w->qtype, MV_QBLOCK);
+    __m512i lo, hi;
+    if (w->qtype == MV_Q8) {
+        lo = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p));
+        hi = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 16)));
+    } else { /* Q4: byte j holds weight j (low nibble) and j + 16 (high), stored as q + 8 */
+        const __m512i u = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p)), eight = _mm512_set1_epi32(8);
+        lo = _mm512_sub_epi32(_mm512_and_si512(u, _mm512_set1_epi32(15)), eight);
+        hi = _mm512_sub_epi32(_mm512_srli_epi32(u, 4), eight);
+    }
+    const __m512 flo = _mm512_mul_ps(_mm512_cvtepi32_ps(lo), d), fhi = _mm512_mul_ps(_mm512_cvtepi32_ps(hi), d);
+    _mm512_storeu_si512(dst, (__m512i)_mm512_cvtne2ps_pbh(fhi, flo));
+}
+
+void mv_bf16_pack_q_avx512(const mv_matrix *w, int n0, int k, uint32_t *panel) {
+    _Alignas(64) uint16_t rows_bf16[MV_BF16_NR][MV_QBLOCK];
+    const int rows = w->rows - n0 < MV_BF16_NR ? w->rows - n0 : MV_BF16_NR;
+    for (int j = 0; j < rows; j++) dequant_block_bf16(w, n0 + j, k / MV_QBLOCK, rows_bf16[j]);
+    mv_bf16_pack_avx512(&rows_bf16[0][0], MV_QBLOCK, rows, MV_QBLOCK / 2, panel);
+}

@@ -3,7 +3,8 @@
  * development machine nor CI has AMX, so without this the kernel would never execute before it meets
  * a Sapphire Rapids user. What it checks:
  *   - products of odd shapes (M across 16-row tiles and 32-row blocks, K across 32-wide tile rows and
- *     the driver's 1024-wide slices, N across 32-column panels; bias or not; BF16 and F32 weights;
+ *     the driver's 1024-wide slices, N across 32-column panels; bias or not; BF16, F32, Q8 and Q4
+ *     weights (quantized ones dequantized into the panels, the route quantized prefill takes on AMX);
  *     1 and 2 threads) against the portable C kernel on the same BF16 inputs (|d| <= 1e-5·Σ|x̂ŵ|, as
  *     test_gemm_bf16 allows the hardware kernels; |bias| joins the sum) and against a double-precision
  *     product;
@@ -193,26 +194,22 @@ static void product_double(float *y, const float *x, const float *wf, const floa
 
 static double worst_c, worst_d;
 
-static void one_case(mv_pool *pool, mv_dtype dt, int M, int K, int N, int with_bias) {
+static void one_case(mv_pool *pool, wformat f, int M, int K, int N, int with_bias) {
     float *x = malloc((size_t)M * K * sizeof *x), *wf = malloc((size_t)N * K * sizeof *wf);
     float *bias = malloc((size_t)N * sizeof *bias), *y = malloc((size_t)M * N * sizeof *y);
     float *yc = malloc((size_t)M * N * sizeof *yc), *yd = malloc((size_t)M * N * sizeof *yd);
-    void *wd = malloc((size_t)N * K * mv_dtype_size(dt));
     for (size_t i = 0; i < (size_t)M * K; i++) x[i] = bf16_test_uniform(&rng) * 2.f;
-    for (size_t i = 0; i < (size_t)N * K; i++) {
-        wf[i] = bf16_test_uniform(&rng) * 0.3f;
-        if (dt == MV_BF16) ((uint16_t *)wd)[i] = mv_f32_to_bf16(wf[i]), wf[i] = bf16_round(wf[i]);
-        else ((float *)wd)[i] = wf[i];
-    }
+    for (size_t i = 0; i < (size_t)N * K; i++) wf[i] = bf16_test_uniform(&rng) * 0.3f;
     for (int i = 0; i < N; i++) bias[i] = bf16_test_uniform(&rng);
-    const mv_matrix w = { .dtype = dt, .data = wd, .rows = N, .cols = K };
+    mv_matrix w;
+    void *wd = make_weights(f, wf, N, K, &w);
     const float *b = with_bias ? bias : NULL;
     CHECK(mv_linear_bf16_with(pool, y, x, M, &w, b, emu_bf16_block_amx) == 1, "driver ran, M=%d K=%d N=%d", M, K, N);
     CHECK(mv_linear_bf16_ref(pool, yc, x, M, &w, b) == 1, "C kernel ran");
     product_double(yd, x, wf, b, M, K, N);
     const double ec = rel_err(y, yc, x, wf, b, M, K, N), ed = rel_err(y, yd, x, wf, b, M, K, N);
-    CHECK(ec <= 1e-5 && ed <= 1e-5, "M=%d K=%d N=%d dtype %d bias %d: vs C kernel %.3g, vs double %.3g (bound 1e-5)",
-          M, K, N, (int)dt, with_bias, ec, ed);
+    CHECK(ec <= 1e-5 && ed <= 1e-5, "M=%d K=%d N=%d dtype %d qtype %d bias %d: vs C kernel %.3g, vs double %.3g "
+          "(bound 1e-5)", M, K, N, (int)f.dt, (int)f.qt, with_bias, ec, ed);
     if (ec > worst_c || ec != ec) worst_c = ec;
     if (ed > worst_d || ed != ed) worst_d = ed;
     free(x); free(wf); free(bias); free(y); free(yc); free(yd); free(wd);
@@ -232,15 +229,17 @@ int main(int argc, char **argv) {
     /* M crosses 16-row tiles, 32-row blocks and 192-row work items; K crosses 32-wide tile rows, odd
      * pairs and the 1024-wide slices; N crosses 32-column panels and 2-panel items. */
     static const int Ms[] = { 1, 16, 17, 45, 230 }, Ks[] = { 1, 32, 63, 1090 }, Ns[] = { 1, 31, 33, 97 };
-    static const mv_dtype dts[] = { MV_BF16, MV_F32 };
+    static const int Kq[] = { 32, 64, 96, 1088 }; /* quantized: whole blocks */
+    static const wformat fmts[] = { { MV_BF16, MV_Q_NONE }, { MV_F32, MV_Q_NONE }, { MV_I8, MV_Q8 }, { MV_U8, MV_Q4 } };
     mv_pool *pools[2] = { NULL, mv_pool_create(2) };
     CHECK(pools[1], "pool");
     int cases = 0;
-    for (size_t d = 0; d < 2; d++)
+    for (size_t d = 0; d < sizeof fmts / sizeof fmts[0]; d++)
         for (size_t mi = 0; mi < 5; mi++)
             for (size_t ki = 0; ki < 4; ki++)
                 for (size_t ni = 0; ni < 4; ni++, cases++)
-                    one_case(pools[cases % 2], dts[d], Ms[mi], Ks[ki], Ns[ni], cases % 3 != 0);
+                    one_case(pools[cases % 2], fmts[d], Ms[mi], fmts[d].qt != MV_Q_NONE ? Kq[ki] : Ks[ki], Ns[ni],
+                             cases % 3 != 0);
     const long products = atomic_load(&emu_products), faults = atomic_load(&emu_faults);
     printf("%s: %d cases, %ld emulated TDPBF16PS, %ld would-be faults; worst error relative to Σ|x̂·ŵ|: vs the C "
            "kernel %.3g, vs double %.3g\n", mode, cases, products, faults, worst_c, worst_d);
