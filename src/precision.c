@@ -1,6 +1,7 @@
 /* precision.c — precision bf16 at load: every matrix the compute-bound passes multiply (vision
  * encoder, projector, decoder layers) is marked for BF16 activations; mv_linear then packs its panels
- * per product of many rows, from the checkpoint's mmap, so the model holds no second copy of them.
+ * per product of many rows, from the checkpoint's mmap (or the quantized copy: dequantized into the
+ * panels), so the model holds no second copy of them.
  * Decode (few rows) keeps reading the weights as stored. */
 #include <stdlib.h>
 
@@ -15,9 +16,9 @@ mv_status mv_model_mark_bf16(mv_model *m, mv_error *err) {
     mv_internvit_matrices(m->vit, mats, nv);
     mv_projector_matrices(m->proj, mats + nv, np);
     mv_llm_matrices(m->llm, mats + nv + np, nl);
-    /* quantized matrices keep their integer GEMM where the CPU has one (faster than BF16 here); on
-     * other CPUs they are not marked either: the BF16 panels are packed from float weights only */
-    for (int i = 0; i < nv + np + nl; i++) mats[i]->bf16_act = mats[i]->qtype == MV_Q_NONE;
+    /* quantized matrices are marked too, but mv_linear moves them off their integer GEMM on AMX only
+     * (kernels/dispatch.c): with AVX512-BF16 alone, VNNI's int8 products are the faster */
+    for (int i = 0; i < nv + np + nl; i++) mats[i]->bf16_act = 1;
     free(mats);
     mv_internvit_set_bf16_attention(m->vit, 1);
     return MV_OK;

@@ -58,15 +58,14 @@ static const mv_gemm_isa *gemm_isa(void) {
     }
 }
 
-/* Whether a product of M rows by w goes to the BF16 GEMM: a matrix marked by precision bf16 when the
- * CPU has a BF16 kernel; and a quantized one on AMX, whatever the precision, because TDPBF16PS
- * outruns VNNI's int8 products several times over once each panel is dequantized for all the rows
- * (bf16 activations instead of int8 ones: no less precise). Few rows stay where they are: bound by
- * weight reads. */
+/* Whether a product of M rows by w goes to the BF16 GEMM: a matrix marked by precision bf16, when the
+ * CPU has a BF16 kernel; a marked quantized one only on AMX, where TDPBF16PS outruns VNNI's int8
+ * products several times over once each panel is dequantized for all the rows (elsewhere the integer
+ * GEMM is the faster). Few rows stay where they are: bound by weight reads. */
 static int bf16_gemm_takes(const mv_matrix *w, int M) {
-    if (M < MV_BF16_MIN_M) return 0;
-    if (w->qtype != MV_Q_NONE) return strcmp(mv_bf16_kernel(), "amx") == 0;
-    return w->bf16_act && strcmp(mv_bf16_kernel(), "none") != 0;
+    if (!w->bf16_act || M < MV_BF16_MIN_M) return 0;
+    const char *kernel = mv_bf16_kernel();
+    return w->qtype != MV_Q_NONE ? strcmp(kernel, "amx") == 0 : strcmp(kernel, "none") != 0;
 }
 
 void mv_linear(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias) {
