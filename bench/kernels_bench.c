@@ -1,6 +1,8 @@
 /* kernels_bench.c — dispatched kernels vs their plain C references on the shapes that dominate
  * InternVL2-1B: mv_linear (GFLOP/s), one vision attention head, all 16 vision heads through the pool,
- * GELU over 1025×4096, LayerNorm 1025×1024. Usage: kernels_bench [threads] [reps] [noref]. */
+ * GELU over 1025×4096, LayerNorm 1025×1024; for the many-row products also precision bf16, and the
+ * weights in Q8 on the integer GEMM and dequantized into BF16 panels (the AMX route).
+ * Usage: kernels_bench [threads] [reps] [noref]. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +10,7 @@
 #include <time.h>
 
 #include "kernels/kernels_isa.h"
+#include "kernels/quant.h"
 
 static double now(void) {
     struct timespec ts;
@@ -41,6 +44,33 @@ static double time_linear(linear_fn f, mv_pool *pool, float *y, const float *x, 
 
 static int skip_ref; /* third argument "noref": time only the dispatched kernels */
 
+static void run_linear_bf16(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *b) {
+    (void)mv_linear_bf16(pool, y, x, M, w, b);
+}
+
+/* The same product with w quantized to Q8: the integer GEMM (what precision f32, and bf16 without AMX,
+ * run) against its panels dequantized into the BF16 GEMM (the AMX route, here on the CPU's BF16
+ * kernel), and that against packing the BF16 weights themselves (t_bf16). */
+static int bench_q8_routes(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *b,
+                           int reps, double t_bf16) {
+    const int N = w->rows, K = w->cols, nb = K / MV_QBLOCK;
+    if (K % MV_QBLOCK || !strcmp(mv_bf16_kernel(), "none")) return 0;
+    int8_t *codes = malloc((size_t)N * K);
+    uint16_t *scales = malloc((size_t)N * nb * sizeof *scales);
+    if (!codes || !scales) return 1;
+    for (int r = 0; r < N; r++)
+        mv_q_quantize_row(MV_Q8, w->dtype, (const uint16_t *)w->data + (size_t)r * K, K, codes + (size_t)r * K,
+                          scales + (size_t)r * nb);
+    mv_matrix q = { .dtype = MV_I8, .data = codes, .rows = N, .cols = K, .qtype = MV_Q8, .scales = scales };
+    const double flop = 2.0 * M * K * N, ti = time_linear(mv_linear, pool, y, x, M, &q, b, reps);
+    const double tq = time_linear(run_linear_bf16, pool, y, x, M, &q, b, reps);
+    printf("  Q8: integer GEMM %8.2f GFLOP/s (%.3f ms) | dequantized into BF16 panels %8.2f (%.3f ms, x%.2f the "
+           "BF16 weights' time)\n", flop / ti * 1e-9, ti * 1e3, flop / tq * 1e-9, tq * 1e3, tq / t_bf16);
+    free(codes);
+    free(scales);
+    return 0;
+}
+
 static int bench_linear(mv_pool *pool, int M, int K, int N, int reps) {
     float *x = malloc((size_t)M * K * sizeof *x), *wf = malloc((size_t)N * K * sizeof *wf);
     float *b = malloc((size_t)N * sizeof *b), *y = malloc((size_t)M * N * sizeof *y);
@@ -61,6 +91,7 @@ static int bench_linear(mv_pool *pool, int M, int K, int N, int reps) {
         double tb = time_linear(mv_linear, pool, y, x, M, &w, b, reps);
         printf("  precision bf16 (%s kernel): %8.2f GFLOP/s (%.3f ms) | x%.2f the FP32 path\n", mv_bf16_kernel(),
                flop / tb * 1e-9, tb * 1e3, t / tb);
+        if (bench_q8_routes(pool, y, x, M, &w, b, reps, tb)) return 1;
     }
     free(x); free(wf); free(b); free(y); free(wb);
     return 0;
