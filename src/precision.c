@@ -21,5 +21,6 @@ mv_status mv_model_mark_bf16(mv_model *m, mv_error *err) {
     for (int i = 0; i < nv + np + nl; i++) mats[i]->bf16_act = 1;
     free(mats);
     mv_internvit_set_bf16_attention(m->vit, 1);
+    mv_llm_set_bf16_attention(m->llm, 1);
     return MV_OK;
 }

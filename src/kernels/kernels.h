@@ -77,6 +77,12 @@ int mv_linear_bf16_ref(mv_pool *pool, float *y, const float *x, int M, const mv_
  * scratch memory (out then holds nothing usable: run mv_attention), 1 otherwise. */
 int mv_attention_bf16(mv_pool *pool, float *out, int out_stride, const float *q, int q_stride, const float *k,
                       const float *v, int kv_stride, int n_heads, int head_dim, int nq, int nk, float scale);
+/* The same for any attention mv_attention_kv takes (grouped-query heads, K/V of dtype F32 or F16 at
+ * their own per-head bases, causal with q_offset; head_dim up to 512): precision bf16's prefill over
+ * the KV cache. Same returns (also 0 for arguments it does not take, with nothing written). */
+int mv_attention_bf16_kv(mv_pool *pool, float *out, int out_stride, const float *q, int q_stride, const void *k,
+                         const void *v, mv_dtype kv_t, int kv_stride, size_t kv_head_stride, int n_heads,
+                         int n_kv_heads, int head_dim, int nq, int nk, float scale, int causal, int q_offset);
 
 /* Row-wise norms over `dim`; out may alias x. bias may be NULL. */
 void mv_layernorm(float *out, const float *x, int rows, int dim, const float *gamma, const float *beta, float eps);

@@ -300,8 +300,14 @@ static void attention_one(fwd *f, const mv_kv_cache *kv, int layer, float *out, 
     const mv_llm *m = f->m;
     const int hd = m->head_dim, stride = m->n_heads * hd;
     const size_t head_stride = (size_t)kv->capacity * (size_t)hd;
-    mv_attention_kv(f->pool, out, stride, q, stride, mv_kv_k(kv, layer, 0), mv_kv_v(kv, layer, 0), kv->dtype, hd, head_stride,
-                    m->n_heads, m->n_kv_heads, hd, n, p0 + n, 1.0f / sqrtf((float)hd), 1, p0);
+    const void *k = mv_kv_k(kv, layer, 0), *v = mv_kv_v(kv, layer, 0);
+    const float scale = 1.0f / sqrtf((float)hd);
+    if (m->bf16_attention && n >= MV_BF16_MIN_M &&
+        mv_attention_bf16_kv(f->pool, out, stride, q, stride, k, v, kv->dtype, hd, head_stride, m->n_heads,
+                             m->n_kv_heads, hd, n, p0 + n, scale, 1, p0))
+        return;
+    mv_attention_kv(f->pool, out, stride, q, stride, k, v, kv->dtype, hd, head_stride, m->n_heads, m->n_kv_heads, hd, n,
+                    p0 + n, scale, 1, p0);
 }
 
 /* The chunk's attention; in batch decode row r is the new query of sequence kvs[r] over its own cache. */

@@ -42,6 +42,9 @@ int mv_llm_layers(const mv_llm *llm);
  * BF16 activations (precision bf16); not the embeddings or lm_head, which prefill multiplies by one row.
  * Fills up to cap pointers; returns how many there are. */
 int mv_llm_matrices(mv_llm *llm, mv_matrix **out, int cap);
+/* precision bf16: prefill attention (16 or more new positions) with BF16 products over the cache
+ * (mv_attention_bf16_kv); decode keeps the FP32 path, bound by reading the cache. */
+void mv_llm_set_bf16_attention(mv_llm *llm, int on);
 
 /* Token embedding rows: out is [n, hidden]. An id outside [0, vocab) gives MV_ERR_ARG. */
 mv_status mv_llm_embed(const mv_llm *llm, const int32_t *ids, int n, float *out, mv_error *err);

@@ -68,6 +68,7 @@ struct mv_llm {
     int max_seq;             /* > 0: longest sequence the model may run (Phi-3 sliding_window, not implemented) */
     int prefill_chunk;       /* positions per forward pass (MV_LLM_CHUNK; tests lower it to cross passes) */
     void *qbuf;              /* codes and scales of matrices quantized at load (mv_llm_quantize), or NULL */
+    int bf16_attention;      /* precision bf16: prefill attention products in BF16 */
 };
 
 struct mv_kv_cache {

@@ -1,5 +1,6 @@
 /* matrices.c — the list of an LLM's projection matrices, so the model can mark them for BF16
- * activations in prefill (precision bf16) without knowing the family's layout. */
+ * activations in prefill (precision bf16) without knowing the family's layout, and that precision's
+ * switch for the prefill attention. */
 #include "llm/llm_impl.h"
 
 int mv_llm_matrices(mv_llm *llm, mv_matrix **out, int cap) {
@@ -15,3 +16,5 @@ int mv_llm_matrices(mv_llm *llm, mv_matrix **out, int cap) {
     }
     return n;
 }
+
+void mv_llm_set_bf16_attention(mv_llm *llm, int on) { llm->bf16_attention = on; }

@@ -23,14 +23,19 @@ enum { PAD = 3, SENTINEL_BITS = 0x7FC00123 }; /* extra columns per output row, a
 
 typedef struct att_case { int heads, d, n; float q_scale; } att_case;
 
-/* Reference for head h, query i: out[c] = Σ_j bf16(p_j) · v̂[j][c]; tol[c] its bound. */
-static void reference(const float *qkv, int C, int h, int d, int n, int i, float scale, double *out, double *tol) {
-    const float *qi = qkv + (size_t)i * 3 * C + (size_t)h * d;
+/* Element c of row j of K or V (dtype F32 or F16, rows `stride` elements apart), BF16-rounded. */
+static double kv_bf16(const void *base, mv_dtype t, int stride, int j, int c) {
+    const size_t i = (size_t)j * stride + c;
+    return bf16_round(t == MV_F16 ? mv_f16_to_f32(((const uint16_t *)base)[i]) : ((const float *)base)[i]);
+}
+
+/* Reference for query qi over keys [0, n): out[c] = Σ_j bf16(p_j) · v̂[j][c]; tol[c] its bound. */
+static void reference(const float *qi, const void *k, const void *v, mv_dtype t, int stride, int d, int n,
+                      float scale, double *out, double *tol) {
     double *s = malloc((size_t)n * sizeof *s), mx = -INFINITY, sum = 0;
     for (int j = 0; j < n; j++) {
-        const float *kj = qkv + (size_t)j * 3 * C + C + (size_t)h * d;
         double dot = 0;
-        for (int c = 0; c < d; c++) dot += (double)bf16_round(qi[c]) * bf16_round(kj[c]);
+        for (int c = 0; c < d; c++) dot += (double)bf16_round(qi[c]) * kv_bf16(k, t, stride, j, c);
         s[j] = dot * scale;
         mx = fmax(mx, s[j]);
     }
@@ -38,10 +43,10 @@ static void reference(const float *qkv, int C, int h, int d, int n, int i, float
     for (int c = 0; c < d; c++) out[c] = tol[c] = 0;
     for (int j = 0; j < n; j++) {
         const double p = s[j] / sum, pb = bf16_round((float)p);
-        const float *vj = qkv + (size_t)j * 3 * C + 2 * C + (size_t)h * d;
         for (int c = 0; c < d; c++) {
-            out[c] += pb * bf16_round(vj[c]);
-            tol[c] += p * fabs(bf16_round(vj[c]));
+            const double vj = kv_bf16(v, t, stride, j, c);
+            out[c] += pb * vj;
+            tol[c] += p * fabs(vj);
         }
     }
     for (int c = 0; c < d; c++) tol[c] = tol[c] / 256 + 1e-5;
@@ -56,6 +61,33 @@ static float sentinel(void) {
 }
 
 static int is_sentinel(float f) { return memcmp(&f, &(float){ sentinel() }, sizeof f) == 0; }
+
+/* How one call's outputs agree with the reference (within tol) and with the FP32 attention (cosine
+ * over the call); want/tol hold one head's reference row at a time. */
+typedef struct agreement {
+    double want[512], tol[512];
+    double worst, dot, gg, ff;
+    int bad, pad_ok;
+} agreement;
+
+static void agree_add(agreement *a, const float *got, const float *f32, int d) {
+    for (int e = 0; e < d; e++) {
+        const double g = got[e], f = f32[e], r = fabs(g - a->want[e]) / a->tol[e];
+        a->worst = fmax(a->worst, r);
+        a->bad += !(r <= 1);
+        a->dot += g * f;
+        a->gg += g * g;
+        a->ff += f * f;
+    }
+}
+
+static void agree_check(const agreement *a, const char *what) {
+    const double cosine = a->dot / sqrt(a->gg * a->ff);
+    CHECK(a->bad == 0, "%s: %d outputs beyond the bound (worst %.3g of it)", what, a->bad, a->worst);
+    CHECK(cosine >= 0.9999, "%s: cosine to FP32 attention %.6f < 0.9999", what, cosine);
+    CHECK(a->pad_ok, "%s: padding columns written", what);
+    printf("%s: worst %.3g of the bound, cosine to FP32 %.7f\n", what, a->worst, cosine);
+}
 
 static void run_case(const att_case *c, int threads) {
     const int C = c->heads * c->d, n = c->n, out_stride = C + PAD;
@@ -74,38 +106,76 @@ static void run_case(const att_case *c, int threads) {
         CHECK(untouched, "heads %d d %d n %d: refused but wrote the output", c->heads, c->d, n);
     } else {
         mv_attention(pool, f32, out_stride, qkv, 3 * C, qkv + C, qkv + 2 * C, 3 * C, c->heads, c->heads, c->d, n, n, scale, 0, 0);
-        double *want = malloc((size_t)c->d * sizeof *want), *tol = malloc((size_t)c->d * sizeof *tol);
-        double worst = 0, dot = 0, gg = 0, ff = 0;
-        int bad = 0, pad_ok = 1;
+        agreement a = { .pad_ok = 1 };
         for (int i = 0; i < n; i++) {
             for (int h = 0; h < c->heads; h++) {
-                reference(qkv, C, h, c->d, n, i, scale, want, tol);
-                for (int e = 0; e < c->d; e++) {
-                    const double g = got[(size_t)i * out_stride + h * c->d + e], f = f32[(size_t)i * out_stride + h * c->d + e];
-                    const double r = fabs(g - want[e]) / tol[e];
-                    worst = fmax(worst, r);
-                    bad += !(r <= 1);
-                    dot += g * f;
-                    gg += g * g;
-                    ff += f * f;
-                }
+                const float *row = qkv + (size_t)i * 3 * C + (size_t)h * c->d;
+                reference(row, qkv + C + (size_t)h * c->d, qkv + 2 * C + (size_t)h * c->d, MV_F32, 3 * C, c->d, n, scale,
+                          a.want, a.tol);
+                agree_add(&a, got + (size_t)i * out_stride + h * c->d, f32 + (size_t)i * out_stride + h * c->d, c->d);
             }
-            for (int e = C; e < out_stride; e++) pad_ok &= is_sentinel(got[(size_t)i * out_stride + e]);
+            for (int e = C; e < out_stride; e++) a.pad_ok &= is_sentinel(got[(size_t)i * out_stride + e]);
         }
-        const double cosine = dot / sqrt(gg * ff);
-        CHECK(bad == 0, "heads %d d %d n %d threads %d: %d outputs beyond the bound (worst %.3g of it)", c->heads, c->d,
-              n, threads, bad, worst);
-        CHECK(cosine >= 0.9999, "heads %d d %d n %d: cosine to FP32 attention %.6f < 0.9999", c->heads, c->d, n, cosine);
-        CHECK(pad_ok, "heads %d d %d n %d: padding columns written", c->heads, c->d, n);
-        printf("heads %d d %d n %d threads %d: worst %.3g of the bound, cosine to FP32 %.7f\n", c->heads, c->d, n,
-               threads, worst, cosine);
-        free(want);
-        free(tol);
+        char what[96];
+        snprintf(what, sizeof what, "heads %d d %d n %d threads %d", c->heads, c->d, n, threads);
+        agree_check(&a, what);
     }
     mv_pool_free(pool);
     free(qkv);
     free(got);
     free(f32);
+}
+
+/* Prefill over a KV cache: nq new queries at positions nk - nq .. nk - 1 (a prefix already cached),
+ * causal, heads sharing KV heads in groups, K/V of dtype t stored [kv_head][capacity][d] as the
+ * decoder's cache is. */
+typedef struct cache_case { int heads, kv_heads, d, nq, nk; mv_dtype t; } cache_case;
+
+static void run_cache_case(const cache_case *c, int threads) {
+    const int C = c->heads * c->d, out_stride = C + PAD, cap = c->nk + 7, q_offset = c->nk - c->nq;
+    const size_t head_stride = (size_t)cap * c->d, kv_n = (size_t)c->kv_heads * head_stride;
+    const float scale = 1.0f / sqrtf((float)c->d);
+    float *q = malloc((size_t)c->nq * C * sizeof *q);
+    float *got = malloc((size_t)c->nq * out_stride * sizeof *got), *f32 = malloc((size_t)c->nq * out_stride * sizeof *f32);
+    void *k = malloc(kv_n * mv_dtype_size(c->t)), *v = malloc(kv_n * mv_dtype_size(c->t));
+    for (size_t i = 0; i < (size_t)c->nq * C; i++) q[i] = frand() * 2.f;
+    for (size_t i = 0; i < kv_n; i++) {
+        const float kf = frand() * 2.f, vf = frand();
+        if (c->t == MV_F16) ((uint16_t *)k)[i] = mv_f32_to_f16(kf), ((uint16_t *)v)[i] = mv_f32_to_f16(vf);
+        else ((float *)k)[i] = kf, ((float *)v)[i] = vf;
+    }
+    for (size_t i = 0; i < (size_t)c->nq * out_stride; i++) got[i] = f32[i] = sentinel();
+    mv_pool *pool = mv_pool_create(threads);
+    char what[128];
+    snprintf(what, sizeof what, "cache: heads %d/%d d %d queries %d keys %d %s threads %d", c->heads, c->kv_heads, c->d,
+             c->nq, c->nk, c->t == MV_F16 ? "F16" : "F32", threads);
+    const int ok = mv_attention_bf16_kv(pool, got, out_stride, q, C, k, v, c->t, c->d, head_stride, c->heads,
+                                        c->kv_heads, c->d, c->nq, c->nk, scale, 1, q_offset);
+    CHECK(ok == (strcmp(mv_bf16_kernel(), "none") != 0), "%s: returned %d with BF16 kernel '%s'", what, ok,
+          mv_bf16_kernel());
+    if (!ok) {
+        int untouched = 1;
+        for (size_t i = 0; i < (size_t)c->nq * out_stride; i++) untouched &= is_sentinel(got[i]);
+        CHECK(untouched, "%s: refused but wrote the output", what);
+    } else {
+        mv_attention_kv(pool, f32, out_stride, q, C, k, v, c->t, c->d, head_stride, c->heads, c->kv_heads, c->d, c->nq,
+                        c->nk, scale, 1, q_offset);
+        agreement a = { .pad_ok = 1 };
+        for (int i = 0; i < c->nq; i++) {
+            for (int h = 0; h < c->heads; h++) {
+                const size_t g = (size_t)(h / (c->heads / c->kv_heads));
+                const char *kg = (const char *)k + g * head_stride * mv_dtype_size(c->t);
+                const char *vg = (const char *)v + g * head_stride * mv_dtype_size(c->t);
+                reference(q + (size_t)i * C + (size_t)h * c->d, kg, vg, c->t, c->d, c->d, q_offset + i + 1, scale,
+                          a.want, a.tol);
+                agree_add(&a, got + (size_t)i * out_stride + h * c->d, f32 + (size_t)i * out_stride + h * c->d, c->d);
+            }
+            for (int e = C; e < out_stride; e++) a.pad_ok &= is_sentinel(got[(size_t)i * out_stride + e]);
+        }
+        agree_check(&a, what);
+    }
+    mv_pool_free(pool);
+    free(q); free(got); free(f32); free(k); free(v);
 }
 
 int main(void) {
@@ -115,9 +185,21 @@ int main(void) {
                                { 4, 16, 1, 1.0f } };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int threads = 1; threads <= 2; threads++) run_case(&cases[i], threads);
+    /* Qwen2-0.5B's 14/2 heads of 64 over an F16 cache; Phi-2's head of 80 and a cached prefix (queries
+     * start at key 67); Phi-3's 96 with keys crossing the 1024-key slice; 16 queries, the fewest the
+     * decoder sends here; one query block ending exactly on the padding. */
+    const cache_case cache_cases[] = { { 14, 2, 64, 70, 70, MV_F16 }, { 4, 4, 80, 33, 100, MV_F32 },
+                                       { 6, 2, 96, 130, 1100, MV_F16 }, { 2, 1, 64, 16, 16, MV_F32 },
+                                       { 3, 1, 32, 64, 96, MV_F16 } };
+    for (size_t i = 0; i < sizeof cache_cases / sizeof cache_cases[0]; i++)
+        for (int threads = 1; threads <= 2; threads++) run_cache_case(&cache_cases[i], threads);
     mv_pool *pool = mv_pool_create(1);
     float out = sentinel(), q = 1;
     CHECK(mv_attention_bf16(pool, &out, 1, &q, 1, &q, &q, 1, 0, 1, 1, 1, 1.0f) == 0 && is_sentinel(out), "no heads accepted");
+    CHECK(mv_attention_bf16_kv(pool, &out, 1, &q, 1, &q, &q, MV_F32, 1, 1, 3, 2, 1, 1, 1, 1.0f, 1, 0) == 0 &&
+              is_sentinel(out), "heads not a multiple of KV heads refused");
+    CHECK(mv_attention_bf16_kv(pool, &out, 1, &q, 1, &q, &q, MV_BF16, 1, 1, 1, 1, 1, 1, 1, 1.0f, 1, 0) == 0 &&
+              is_sentinel(out), "a BF16 cache (not a cache type) refused");
     mv_pool_free(pool);
     return mvt_done("attention_bf16");
 }
