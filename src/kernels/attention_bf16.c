@@ -164,10 +164,10 @@ static void attend_block(void *ctx, int item, int thread) {
 
 /* Keys and head dimensions are zero-padded (pad_bf16): zero rows of K score 0 and get probability 0
  * (the softmax zeroes them), zero columns add nothing. */
-int mv_attention_bf16_kv(mv_pool *pool, float *out, int out_stride, const float *q, int q_stride, const void *k,
-                         const void *v, mv_dtype kv_t, int kv_stride, size_t kv_head_stride, int n_heads,
-                         int n_kv_heads, int head_dim, int nq, int nk, float scale, int causal, int q_offset) {
-    const mv_bf16_block_fn block = mv_bf16_block_kernel();
+int mv_attention_bf16_with(mv_bf16_block_fn block, mv_pool *pool, float *out, int out_stride, const float *q,
+                           int q_stride, const void *k, const void *v, mv_dtype kv_t, int kv_stride,
+                           size_t kv_head_stride, int n_heads, int n_kv_heads, int head_dim, int nq, int nk,
+                           float scale, int causal, int q_offset) {
     if (!block || n_heads <= 0 || n_kv_heads <= 0 || n_heads % n_kv_heads || head_dim <= 0 ||
         head_dim > MAX_HEAD_DIM || nq <= 0 || nk <= 0 || (kv_t != MV_F32 && kv_t != MV_F16))
         return 0;
@@ -190,6 +190,13 @@ int mv_attention_bf16_kv(mv_pool *pool, float *out, int out_stride, const float 
     free(j.vpan);
     free(j.scratch);
     return ready;
+}
+
+int mv_attention_bf16_kv(mv_pool *pool, float *out, int out_stride, const float *q, int q_stride, const void *k,
+                         const void *v, mv_dtype kv_t, int kv_stride, size_t kv_head_stride, int n_heads,
+                         int n_kv_heads, int head_dim, int nq, int nk, float scale, int causal, int q_offset) {
+    return mv_attention_bf16_with(mv_bf16_block_kernel(), pool, out, out_stride, q, q_stride, k, v, kv_t, kv_stride,
+                                  kv_head_stride, n_heads, n_kv_heads, head_dim, nq, nk, scale, causal, q_offset);
 }
 
 int mv_attention_bf16(mv_pool *pool, float *out, int out_stride, const float *q, int q_stride, const float *k,

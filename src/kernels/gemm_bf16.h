@@ -44,6 +44,12 @@ mv_bf16_block_fn mv_bf16_block_kernel(void);
 int mv_linear_bf16_with(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias,
                         mv_bf16_block_fn block);
 
+/* mv_attention_bf16_kv with a given block kernel (the AMX emulation test passes its emulated one). */
+int mv_attention_bf16_with(mv_bf16_block_fn block, mv_pool *pool, float *out, int out_stride, const float *q,
+                           int q_stride, const void *k, const void *v, mv_dtype kv_t, int kv_stride,
+                           size_t kv_head_stride, int n_heads, int n_kv_heads, int head_dim, int nq, int nk,
+                           float scale, int causal, int q_offset);
+
 int mv_bf16_block_avx512(const mv_bf16_job *j, int m0, int m1, const uint32_t *panel, int n0, int k0, int kc);
 int mv_bf16_block_amx(const mv_bf16_job *j, int m0, int m1, const uint32_t *panel, int n0, int k0, int kc);
 /* x rows [r0, r1) of [M, K] to BF16 (round to nearest even) into xb rows of Kp, zero padded. */

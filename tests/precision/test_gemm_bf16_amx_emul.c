@@ -12,6 +12,8 @@
  *     configuration with reserved bits set, tile shapes TDPBF16PS cannot combine; and, in the
  *     sanitizer build, that every tile load and store stays inside its buffer (the emulator copies
  *     exactly the bytes the instruction touches);
+ *   - the attention of precision bf16 (causal, grouped-query, over an F16 cache) on the emulated
+ *     kernel against the same on the CPU's BF16 kernel;
  *   - the permission probe: with the CPU bits and the kernel's grant the kernel runs ("grant"); when
  *     arch_prctl refuses ("refuse") or CPUID lacks AMX ("nocpu") it returns 0 and the driver's C
  *     kernel answers instead, with the same results.
@@ -194,6 +196,38 @@ static void product_double(float *y, const float *x, const float *wf, const floa
 
 static double worst_c, worst_d;
 
+/* Prefill attention (mv_attention_bf16_with) with the emulated AMX kernel against the same call on the
+ * CPU's BF16 kernel: both round the same inputs to BF16 and sum in FP32 in another order, so outputs
+ * differ by rounding only (now and then one probability rounds to the neighbouring BF16 value):
+ * |d| <= 1e-3 · max|out|. 14 heads on 2 KV heads, an F16 cache, a cached prefix of 37 positions. */
+static void attention_case(mv_pool *pool, int nq, int nk) {
+    enum { HEADS = 14, KV_HEADS = 2, D = 64 };
+    const int C = HEADS * D, cap = nk + 3;
+    const size_t kv_n = (size_t)KV_HEADS * cap * D;
+    float *q = malloc((size_t)nq * C * sizeof *q), *a = malloc((size_t)nq * C * sizeof *a);
+    float *b = malloc((size_t)nq * C * sizeof *b);
+    uint16_t *k = malloc(kv_n * sizeof *k), *v = malloc(kv_n * sizeof *v);
+    for (size_t i = 0; i < (size_t)nq * C; i++) q[i] = bf16_test_uniform(&rng) * 2.f;
+    for (size_t i = 0; i < kv_n; i++) k[i] = mv_f32_to_f16(bf16_test_uniform(&rng) * 2.f), v[i] = mv_f32_to_f16(bf16_test_uniform(&rng));
+    const float scale = 0.125f;
+    const int ok_emu = mv_attention_bf16_with(emu_bf16_block_amx, pool, a, C, q, C, k, v, MV_F16, D, (size_t)cap * D,
+                                              HEADS, KV_HEADS, D, nq, nk, scale, 1, nk - nq);
+    const int ok_cpu = mv_attention_bf16_kv(pool, b, C, q, C, k, v, MV_F16, D, (size_t)cap * D, HEADS, KV_HEADS, D, nq,
+                                            nk, scale, 1, nk - nq);
+    CHECK(ok_emu && ok_cpu, "attention ran: emulated %d, CPU kernel %d", ok_emu, ok_cpu);
+    double worst = 0, top = 0;
+    for (size_t i = 0; i < (size_t)nq * C; i++) {
+        top = fmax(top, fabs(b[i]));
+        const double d = fabs((double)a[i] - b[i]);
+        if (!(d <= worst)) worst = d; /* NaN sticks */
+    }
+    CHECK(worst <= 1e-3 * top, "attention %d queries over %d keys: emulated AMX vs CPU kernel %.3g > 1e-3 · %.3g", nq,
+          nk, worst, top);
+    printf("attention %d queries over %d keys: emulated AMX vs the CPU's kernel, worst |d| %.3g (max |out| %.3g)\n",
+           nq, nk, worst, top);
+    free(q); free(a); free(b); free(k); free(v);
+}
+
 static void one_case(mv_pool *pool, wformat f, int M, int K, int N, int with_bias) {
     float *x = malloc((size_t)M * K * sizeof *x), *wf = malloc((size_t)N * K * sizeof *wf);
     float *bias = malloc((size_t)N * sizeof *bias), *y = malloc((size_t)M * N * sizeof *y);
@@ -240,6 +274,8 @@ int main(int argc, char **argv) {
                 for (size_t ni = 0; ni < 4; ni++, cases++)
                     one_case(pools[cases % 2], fmts[d], Ms[mi], fmts[d].qt != MV_Q_NONE ? Kq[ki] : Ks[ki], Ns[ni],
                              cases % 3 != 0);
+    attention_case(pools[0], 70, 107);
+    attention_case(pools[1], 16, 16);
     const long products = atomic_load(&emu_products), faults = atomic_load(&emu_faults);
     printf("%s: %d cases, %ld emulated TDPBF16PS, %ld would-be faults; worst error relative to Σ|x̂·ŵ|: vs the C "
            "kernel %.3g, vs double %.3g\n", mode, cases, products, faults, worst_c, worst_d);
