@@ -103,12 +103,12 @@ static void run_isa_rows(const mv_qgemv_isa *isa, const qmat *q, const float *x,
 
 /* mv_linear_many: products sharing x (widths that leave partial panels, one with a bias) against the
  * integer reference of each, on 1–3 threads (3 splits the trailing work units by rows three ways) and
- * for M below and above the decode limit and across the 512-row blocks; all Q4 (decode runs them as
+ * for M below and above the decode limit and across the GEMM's 1056-row blocks; all Q4 (decode runs them as
  * one loop) and mixed Q8/Q4 (decode runs them one by one); a float matrix in the mix sends every
  * product through mv_linear instead. */
 static void check_linear_many(mv_pool *const pools[3], int mixed) {
     enum { K = 96, NOUT = 4 };
-    static const int Ns[NOUT] = { 130, 5, 49, 1 }, Ms[] = { 1, 3, 17, 519, 1030 };
+    static const int Ns[NOUT] = { 130, 5, 49, 1 }, Ms[] = { 1, 3, 17, 519, 1100 };
     qmat q[NOUT];
     for (int i = 0; i < NOUT; i++) q[i] = make_qmat(mixed && i % 2 == 0 ? MV_Q8 : MV_Q4, Ns[i], K);
     float bias[130];
@@ -153,7 +153,7 @@ static void check_linear_many(mv_pool *const pools[3], int mixed) {
 }
 
 int main(void) {
-    static const int Ks[] = { 32, 96, 544, 896, 1056 }, Ns[] = { 1, 5, 33, 130 }, Ms[] = { 1, 2, 3, 4, 5, 17, 519 };
+    static const int Ks[] = { 32, 96, 544, 896, 1056 }, Ns[] = { 1, 5, 33, 130 }, Ms[] = { 1, 2, 3, 4, 5, 17, 519, 1100 };
     static const mv_qtype types[] = { MV_Q8, MV_Q4 };
     mv_pool *pools[3] = { mv_pool_create(1), mv_pool_create(2), mv_pool_create(3) };
     const mv_qgemv_isa *isas[2];
@@ -175,8 +175,8 @@ int main(void) {
                 mv_matrix wdeq = { .dtype = MV_F32, .data = q.deq, .rows = N, .cols = K };
                 for (size_t mi = 0; mi < sizeof Ms / sizeof *Ms; mi++) {
                     const int M = Ms[mi];
-                    /* the long input (crosses the GEMM's 512-row blocks) on the smaller shapes only: its
-                     * references are O(M·N·K) in plain C, slow under the sanitizers */
+                    /* the long inputs (a partial 1056-row GEMM block, and two) on the smaller shapes only:
+                     * their references are O(M·N·K) in plain C, slow under the sanitizers */
                     if (M > 64 && (size_t)K * (size_t)N > 544 * 33) continue;
                     float *x = malloc((size_t)M * K * sizeof *x), *ref = malloc((size_t)M * N * sizeof *ref);
                     float *fref = malloc((size_t)M * N * sizeof *fref), *got = malloc((size_t)M * N * sizeof *got);
