@@ -65,9 +65,10 @@ enum { MV_BF16_MIN_M = 16 }; /* fewer rows stay on the FP32 path: they are bound
 /* The BF16 kernel in use: "amx", "avx512bf16", or "none" (no BF16 hardware, or MINIVL_ISA below
  * avx512; MINIVL_BF16=avx512bf16|none caps the choice). */
 const char *mv_bf16_kernel(void);
-/* y[M,N] = bf16(x)·bf16(W)ᵀ (+ bias) for a float matrix w (BF16 exact, F16/F32 rounded to BF16). Runs
- * the portable C kernel when the kernel is "none". Returns 0 and leaves y untouched when its scratch
- * memory cannot be had or w is quantized or has no columns, 1 otherwise. */
+/* y[M,N] = bf16(x)·bf16(W)ᵀ (+ bias): BF16 weights exact, F16/F32 rounded to BF16, Q8/Q4 weights as
+ * code × scale rounded to BF16. Runs the portable C kernel when the kernel is "none". Returns 0 and
+ * leaves y untouched when its scratch memory cannot be had or w has no columns (or a quantized K
+ * that is not whole blocks), 1 otherwise. */
 int mv_linear_bf16(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias);
 /* The same with the portable C kernel only (tests compare the SIMD/AMX kernels against it). */
 int mv_linear_bf16_ref(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias);
