@@ -276,6 +276,7 @@ int main(int argc, char **argv) {
                              cases % 3 != 0);
     attention_case(pools[0], 70, 107);
     attention_case(pools[1], 16, 16);
+    attention_case(pools[1], 40, 1100); /* keys across the 1024-wide slices of P·V */
     const long products = atomic_load(&emu_products), faults = atomic_load(&emu_faults);
     printf("%s: %d cases, %ld emulated TDPBF16PS, %ld would-be faults; worst error relative to Σ|x̂·ŵ|: vs the C "
            "kernel %.3g, vs double %.3g\n", mode, cases, products, faults, worst_c, worst_d);
