@@ -199,7 +199,7 @@ static double worst_c, worst_d;
 /* Prefill attention (mv_attention_bf16_with) with the emulated AMX kernel against the same call on the
  * CPU's BF16 kernel: both round the same inputs to BF16 and sum in FP32 in another order, so outputs
  * differ by rounding only (now and then one probability rounds to the neighbouring BF16 value):
- * |d| <= 1e-3 · max|out|. 14 heads on 2 KV heads, an F16 cache, a cached prefix of 37 positions. */
+ * |d| <= 1e-3 · max|out|. 14 heads on 2 KV heads, an F16 cache, nk − nq positions already cached. */
 static void attention_case(mv_pool *pool, int nq, int nk) {
     enum { HEADS = 14, KV_HEADS = 2, D = 64 };
     const int C = HEADS * D, cap = nk + 3;
