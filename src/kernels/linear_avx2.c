@@ -13,10 +13,6 @@
 
 enum { NR = 16, MR = 6, GEMV_NW = 4, GEMV_MX = 3 };
 
-static void pack(const mv_matrix *w, int n0, int nrows, int k0, int kc, float *dst) {
-    pack_panels_generic(w, n0, nrows, k0, kc, dst, NR);
-}
-
 /* Lane mask for maskload/maskstore: the first n of 8 lanes. */
 static __m256i lanes(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -35,6 +31,62 @@ INLINE __m256 load_w(mv_dtype t, const void *row, int k, int n) {
     __m128i h = _mm_loadu_si128((const __m128i *)src);
     if (t == MV_F16) return _mm256_cvtph_ps(h);
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+/* r[i] = row i of an 8 × 8 float block, transposed in place (unpacks within 128-bit lanes, then lane
+ * swaps). */
+static void transpose_8x8(__m256 r[8]) {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+
+/* The panels of pack_panels_generic (same values), 8 k × 8 columns at a time through a transpose
+ * instead of one strided store per value: rows of a plain dtype are widened 8 at a time in place,
+ * quantized rows dequantized a block at a time first. Panels of fewer than NR rows, and a k tail,
+ * go the generic way. */
+static void pack(const mv_matrix *w, int n0, int nrows, int k0, int kc, float *dst) {
+    const int whole = nrows / NR * NR, quantized = w->qtype != MV_Q_NONE;
+    const size_t es = mv_dtype_size(w->dtype);
+    const int step = quantized ? MV_QBLOCK : 8, kv = kc / step * step;
+    for (int j0 = 0; j0 < whole; j0 += NR) {
+        float *panel = dst + (size_t)j0 * kc;
+        for (int k = 0; k < kv; k += step) {
+            float block[NR][MV_QBLOCK]; /* quantized: NR rows of one block */
+            if (quantized)
+                for (int j = 0; j < NR; j++) mv_q_dequant(w, n0 + j0 + j, k0 + k, MV_QBLOCK, block[j]);
+            for (int kk = 0; kk < step; kk += 8)
+                for (int h = 0; h < NR; h += 8) {
+                    __m256 r[8];
+                    for (int i = 0; i < 8; i++) {
+                        const int n = n0 + j0 + h + i;
+                        r[i] = quantized ? _mm256_loadu_ps(block[h + i] + kk)
+                                         : load_w(w->dtype, (const char *)w->data + (size_t)n * (size_t)w->cols * es,
+                                                  k0 + k + kk, 8);
+                    }
+                    transpose_8x8(r);
+                    for (int i = 0; i < 8; i++) _mm256_storeu_ps(panel + (size_t)(k + kk + i) * NR + h, r[i]);
+                }
+        }
+        if (kv < kc) { /* the k tail of these rows: pack it alone, then place it */
+            float tail[NR * 8];
+            pack_panels_generic(w, n0 + j0, NR, k0 + kv, kc - kv, tail, NR);
+            memcpy(panel + (size_t)kv * NR, tail, (size_t)(kc - kv) * NR * sizeof *tail);
+        }
+    }
+    if (whole < nrows) pack_panels_generic(w, n0 + whole, nrows - whole, k0, kc, dst + (size_t)whole * kc, NR);
 }
 
 /* R rows of x against one panel of dtype t (f32 packed weights, or attention's V rows in place);
