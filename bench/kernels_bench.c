@@ -59,8 +59,8 @@ static int bench_q8_routes(mv_pool *pool, float *y, const float *x, int M, const
     uint16_t *scales = malloc((size_t)N * nb * sizeof *scales);
     if (!codes || !scales) return 1;
     for (int r = 0; r < N; r++)
-        mv_q_quantize_row(MV_Q8, w->dtype, (const uint16_t *)w->data + (size_t)r * K, K, codes + (size_t)r * K,
-                          scales + (size_t)r * nb);
+        mv_q_quantize_row(MV_Q8, w->dtype, (const char *)w->data + (size_t)r * K * mv_dtype_size(w->dtype), K,
+                          codes + (size_t)r * K, scales + (size_t)r * nb);
     mv_matrix q = { .dtype = MV_I8, .data = codes, .rows = N, .cols = K, .qtype = MV_Q8, .scales = scales };
     const double flop = 2.0 * M * K * N, ti = time_linear(mv_linear, pool, y, x, M, &q, b, reps);
     const double tq = time_linear(run_linear_bf16, pool, y, x, M, &q, b, reps);
