@@ -73,8 +73,7 @@ static const char *group_bytes(const slice_packer *sp, int j, int g, size_t *len
         return (const char *)(slice_row(sp, j) + 32 * (size_t)g);
     }
     *len = mv_q_row_bytes(w->qtype, MV_QBLOCK);
-    return (const char *)w->data + (size_t)(sp->n0 + j) * mv_q_row_bytes(w->qtype, w->cols) +
-           (size_t)((sp->k0 + 32 * g) / MV_QBLOCK) * *len;
+    return (const char *)mv_q_block_codes(w, sp->n0 + j, (sp->k0 + 32 * g) / MV_QBLOCK);
 }
 
 static int packer_step_end(const slice_packer *sp, int groups) {

@@ -133,12 +133,8 @@ void mv_bf16_pack_avx512(const uint16_t *w, size_t ldw, int rows, int npairs, ui
 /* One quantized block (32 weights) of a row as 32 BF16 values: codes times the block's F16 scale in
  * FP32 (exact), then rounded to nearest even, as weight_bf16's scalar path does. */
 static void dequant_block_bf16(const mv_matrix *w, int row, int block, uint16_t *dst) {
-    const int nb = w->cols / MV_QBLOCK;
-    uint16_t h;
-    memcpy(&h, (const char *)w->scales + ((size_t)row * (size_t)nb + (size_t)block) * 2, 2);
-    const __m512 d = _mm512_cvtph_ps(_mm256_set1_epi16((short)h));
-    const uint8_t *p = (const uint8_t *)w->data + (size_t)row * mv_q_row_bytes(w->qtype, w->cols) +
-                       (size_t)block * mv_q_row_bytes(w->qtype, MV_QBLOCK);
+    const __m512 d = _mm512_cvtph_ps(_mm256_set1_epi16((short)mv_q_block_scale(w, row, block)));
+    const uint8_t *p = mv_q_block_codes(w, row, block);
     __m512i lo, hi;
     if (w->qtype == MV_Q8) {
         lo = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p));

@@ -105,16 +105,11 @@ void mv_q_quantize_row(mv_qtype t, mv_dtype dt, const void *src, int cols, void 
     }
 }
 
-static float scale_at(const mv_matrix *w, int row, int block) {
-    uint16_t h;
-    memcpy(&h, (const char *)w->scales + ((size_t)row * (size_t)(w->cols / MV_QBLOCK) + (size_t)block) * 2, 2);
-    return mv_f16_to_f32(h);
-}
+static float scale_at(const mv_matrix *w, int row, int block) { return mv_f16_to_f32(mv_q_block_scale(w, row, block)); }
 
 /* Signed codes of block `block` of row `row` (Q4 nibbles minus 8). */
 static void block_codes(const mv_matrix *w, int row, int block, int q[MV_QBLOCK]) {
-    const uint8_t *p = (const uint8_t *)w->data + (size_t)row * mv_q_row_bytes(w->qtype, w->cols) +
-                       (size_t)block * mv_q_row_bytes(w->qtype, MV_QBLOCK);
+    const uint8_t *p = mv_q_block_codes(w, row, block);
     if (w->qtype == MV_Q8) {
         for (int i = 0; i < MV_QBLOCK; i++) q[i] = (int8_t)p[i];
         return;

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "kernels/kernels.h"
 
@@ -23,6 +24,18 @@ mv_qtype mv_qtype_parse(const char *s);
 /* Bytes of codes in one row of `cols` weights, and the codes' dtype (I8 for Q8, U8 for Q4). */
 size_t mv_q_row_bytes(mv_qtype t, int cols);
 mv_dtype mv_q_code_dtype(mv_qtype t);
+
+/* Where block `block` of row `row` of a quantized matrix keeps its codes, and its F16 scale's bits
+ * (read with memcpy: the mmap may leave the scales unaligned). */
+static inline const uint8_t *mv_q_block_codes(const mv_matrix *w, int row, int block) {
+    return (const uint8_t *)w->data + (size_t)row * mv_q_row_bytes(w->qtype, w->cols) +
+           (size_t)block * mv_q_row_bytes(w->qtype, MV_QBLOCK);
+}
+static inline uint16_t mv_q_block_scale(const mv_matrix *w, int row, int block) {
+    uint16_t h;
+    memcpy(&h, (const char *)w->scales + ((size_t)row * (size_t)(w->cols / MV_QBLOCK) + (size_t)block) * 2, 2);
+    return h;
+}
 
 /* Quantize one row of `cols` (a multiple of MV_QBLOCK) F32/F16/BF16 values at src: codes gets
  * mv_q_row_bytes(t, cols) bytes, scales cols / MV_QBLOCK F16 values. */

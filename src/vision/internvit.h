@@ -29,7 +29,7 @@ int mv_internvit_matrices(mv_internvit *vit, mv_matrix **out, int cap);
 mv_status mv_internvit_quantize(mv_internvit *vit, mv_qtype t, mv_pool *pool, const mv_weights *src, mv_error *err);
 
 /* precision bf16: the attention's two products in BF16 (mv_attention_bf16) whatever the matrices'
- * storage (quantized matrices keep the integer GEMM, float ones go BF16). */
+ * storage (quantized matrices keep the integer GEMM except on AMX, float ones go BF16). */
 void mv_internvit_set_bf16_attention(mv_internvit *vit, int on);
 
 /* Geometry: tile side S in pixels, tokens per tile N+1 (CLS included), hidden width C. */
