@@ -15,9 +15,14 @@ enum {
     GEMV_MAX_M = 16,
     QGEMV_MAX_M = 3,   /* quantized weights: M up to this takes the integer kernel (quant.c) */
     GEMV_MIN_ROWS = 64, /* weight rows per GEMV work item, at least */
-    BLOCK_M = 256,     /* x rows per work item: the packed weights are reused this often */
-    PANELS_N = 2,      /* nr-column panels per work item */
-    BLOCK_K = 256,     /* k per packed block: one panel stays in L1 while x rows stream past */
+    /* x rows per work item, at most: the packed weights are reused this often; M is cut into equal
+     * blocks (1025 vision rows: 3 × 342, not 512 + 512 + 1) */
+    BLOCK_M = 512,
+    PANELS_N = 2, /* nr-column panels per work item */
+    /* k per packed block. Each block of k adds into the outputs: at 256 (a panel in L1) that round
+     * trip of the sums through L2 cost more than reading 1024-k panels from L2 does. With BLOCK_M 256
+     * → 512 as well: FP32 prefill (BF16 weights) ~207 → ~246 tok/s, f32 vision tile ~5.0 → ~4.4 s. */
+    BLOCK_K = 1024,
 };
 
 typedef struct tiled_job {
@@ -27,7 +32,7 @@ typedef struct tiled_job {
     int M, N, K;
     const mv_matrix *w;
     const float *bias;
-    int blocks_n;
+    int blocks_n, rows_per_block;
     int gemv_rows; /* weight rows per GEMV work item */
     float *packs;  /* one packed block per pool thread */
 } tiled_job;
@@ -44,7 +49,7 @@ static void gemv_item(void *ctx, int block, int thread) {
 static void tiled_item(void *ctx, int item, int thread) {
     const tiled_job *j = ctx;
     const int nr = j->isa->nr, mr = j->isa->mr, nc = nr * PANELS_N;
-    int m0 = (item / j->blocks_n) * BLOCK_M, m1 = imin(j->M, m0 + BLOCK_M);
+    int m0 = (item / j->blocks_n) * j->rows_per_block, m1 = imin(j->M, m0 + j->rows_per_block);
     int n0 = (item % j->blocks_n) * nc, ncols = imin(j->N - n0, nc);
     float *pack = j->packs + (size_t)thread * nc * BLOCK_K;
     for (int k0 = 0; k0 < j->K; k0 += BLOCK_K) {
@@ -62,7 +67,7 @@ static void tiled_item(void *ctx, int item, int thread) {
 
 void mv_linear_tiled(const mv_gemm_isa *isa, mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w,
                      const float *bias) {
-    tiled_job j = { isa, y, x, M, w->rows, w->cols, w, bias, 0,
+    tiled_job j = { isa, y, x, M, w->rows, w->cols, w, bias, 0, 0,
                     mv_stream_rows_per_item(w->rows, mv_pool_threads(pool), GEMV_MIN_ROWS), NULL };
     if (M <= 0 || j.N <= 0) return;
     if (j.K <= 0) { /* empty sum: y is the bias */
@@ -80,6 +85,8 @@ void mv_linear_tiled(const mv_gemm_isa *isa, mv_pool *pool, float *y, const floa
     }
     const int nc = isa->nr * PANELS_N;
     j.blocks_n = (j.N + nc - 1) / nc;
+    const int blocks_m = (M + BLOCK_M - 1) / BLOCK_M;
+    j.rows_per_block = ((M + blocks_m - 1) / blocks_m + isa->mr - 1) / isa->mr * isa->mr;
     size_t per_thread = (size_t)nc * BLOCK_K * sizeof(float);
     j.packs = aligned_alloc(64, per_thread * (size_t)mv_pool_threads(pool));
     if (!j.packs && w->qtype != MV_Q_NONE) {
@@ -90,6 +97,6 @@ void mv_linear_tiled(const mv_gemm_isa *isa, mv_pool *pool, float *y, const floa
         mv_pool_for(pool, (j.N + j.gemv_rows - 1) / j.gemv_rows, gemv_item, &j);
         return;
     }
-    mv_pool_for(pool, j.blocks_n * ((M + BLOCK_M - 1) / BLOCK_M), tiled_item, &j);
+    mv_pool_for(pool, j.blocks_n * ((M + j.rows_per_block - 1) / j.rows_per_block), tiled_item, &j);
     free(j.packs);
 }

@@ -28,6 +28,44 @@ static void *make_weights(mv_dtype dt, float *wf, size_t n) {
     return w;
 }
 
+/* Every ISA's tiled GEMM and the dispatched entry point, 1 and 2 threads, with and without bias, against
+ * the reference on one (dtype, K, N) matrix and the given row counts. */
+static void check_linear(const isa_case *isas, int n_isas, mv_pool *pools[2], mv_dtype dt, int K, int N,
+                         const int *Ms, int n_ms, double *worst, int *cases) {
+    float *wf = malloc((size_t)N * K * sizeof *wf), *bias = malloc((size_t)N * sizeof *bias);
+    fill(wf, (size_t)N * K, 0.5f);
+    fill(bias, (size_t)N, 1.f);
+    void *wd = make_weights(dt, wf, (size_t)N * K);
+    mv_matrix w = { .dtype = dt, .data = wd, .rows = N, .cols = K };
+    for (int mi = 0; mi < n_ms; mi++) {
+        const int M = Ms[mi];
+        float *x = malloc((size_t)M * K * sizeof *x), *ref = malloc((size_t)M * N * sizeof *ref);
+        float *got = malloc((size_t)M * N * sizeof *got);
+        fill(x, (size_t)M * K, 2.f);
+        for (int b = 0; b < 2; b++) {
+            const float *bp = b ? bias : NULL;
+            mv_linear_ref(pools[1], ref, x, M, &w, bp);
+            for (int is = 0; is <= n_isas; is++)
+                for (int t = 0; t < 2; t++) {
+                    memset(got, 0xff, (size_t)M * N * sizeof *got); /* NaN: unwritten outputs show */
+                    if (is < n_isas) mv_linear_tiled(isas[is].gemm, pools[t], got, x, M, &w, bp);
+                    else mv_linear(pools[t], got, x, M, &w, bp); /* the dispatched entry point */
+                    double e = linear_rel_err(got, ref, x, wf, bp, M, K, N);
+                    CHECK(e <= 1e-5, "%s dtype %d M=%d K=%d N=%d bias=%d threads=%d: rel err %g",
+                          is < n_isas ? isas[is].name : "dispatch", (int)dt, M, K, N, b, t + 1, e);
+                    if (e > *worst || isnan(e)) *worst = e;
+                    (*cases)++;
+                }
+        }
+        free(x);
+        free(ref);
+        free(got);
+    }
+    free(wd);
+    free(wf);
+    free(bias);
+}
+
 static void test_linear(const isa_case *isas, int n_isas, mv_pool *pools[2]) {
     static const int Ms[] = { 1, 3, 4, 6, 16, 17, 100 }, Ks[] = { 1, 7, 64, 129, 896 }, Ns[] = { 1, 5, 33, 127, 300 };
     static const mv_dtype dts[] = { MV_BF16, MV_F16, MV_F32 };
@@ -35,41 +73,14 @@ static void test_linear(const isa_case *isas, int n_isas, mv_pool *pools[2]) {
     int cases = 0;
     for (size_t di = 0; di < 3; di++)
         for (size_t ki = 0; ki < sizeof Ks / sizeof *Ks; ki++)
-            for (size_t ni = 0; ni < sizeof Ns / sizeof *Ns; ni++) {
-                const int K = Ks[ki], N = Ns[ni];
-                float *wf = malloc((size_t)N * K * sizeof *wf), *bias = malloc((size_t)N * sizeof *bias);
-                fill(wf, (size_t)N * K, 0.5f);
-                fill(bias, (size_t)N, 1.f);
-                void *wd = make_weights(dts[di], wf, (size_t)N * K);
-                mv_matrix w = { .dtype = dts[di], .data = wd, .rows = N, .cols = K };
-                for (size_t mi = 0; mi < sizeof Ms / sizeof *Ms; mi++) {
-                    const int M = Ms[mi];
-                    float *x = malloc((size_t)M * K * sizeof *x), *ref = malloc((size_t)M * N * sizeof *ref);
-                    float *got = malloc((size_t)M * N * sizeof *got);
-                    fill(x, (size_t)M * K, 2.f);
-                    for (int b = 0; b < 2; b++) {
-                        const float *bp = b ? bias : NULL;
-                        mv_linear_ref(pools[1], ref, x, M, &w, bp);
-                        for (int is = 0; is <= n_isas; is++)
-                            for (int t = 0; t < 2; t++) {
-                                memset(got, 0xff, (size_t)M * N * sizeof *got); /* NaN: unwritten outputs show */
-                                if (is < n_isas) mv_linear_tiled(isas[is].gemm, pools[t], got, x, M, &w, bp);
-                                else mv_linear(pools[t], got, x, M, &w, bp); /* the dispatched entry point */
-                                double e = linear_rel_err(got, ref, x, wf, bp, M, K, N);
-                                CHECK(e <= 1e-5, "%s dtype %d M=%d K=%d N=%d bias=%d threads=%d: rel err %g",
-                                      is < n_isas ? isas[is].name : "dispatch", (int)dts[di], M, K, N, b, t + 1, e);
-                                if (e > worst || isnan(e)) worst = e;
-                                cases++;
-                            }
-                    }
-                    free(x);
-                    free(ref);
-                    free(got);
-                }
-                free(wd);
-                free(wf);
-                free(bias);
-            }
+            for (size_t ni = 0; ni < sizeof Ns / sizeof *Ns; ni++)
+                check_linear(isas, n_isas, pools, dts[di], Ks[ki], Ns[ni], Ms, (int)(sizeof Ms / sizeof *Ms), &worst,
+                             &cases);
+    /* across the GEMM's blocks: k past one packed block (1024) and two, rows past one row block (512,
+     * cut evenly: 1025 rows are 3 × 342) */
+    static const int long_Ms[] = { 523, 1025 }, long_Ks[] = { 1030, 2100 };
+    for (size_t ki = 0; ki < 2; ki++)
+        check_linear(isas, n_isas, pools, MV_BF16, long_Ks[ki], 37, long_Ms, 2, &worst, &cases);
     printf("linear: %d cases, max relative error %.3g\n", cases, worst);
 }
 
