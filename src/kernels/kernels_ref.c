@@ -14,27 +14,33 @@ typedef struct linear_job {
     const float *bias;
 } linear_job;
 
-enum { REF_BLOCK_N = 16 };
+enum {
+    REF_BLOCK_N = 16,
+    REF_CHUNK_K = 256, /* weights widened per step, on the stack: a multiple of the quantization block */
+};
 
-static void weight_row(const mv_matrix *w, int n, float *dst) { mv_matrix_row_f32(w, n, dst); }
-
+/* The sums run over k in order, a chunk of the weight row at a time, carried in y between chunks
+ * (a float either way, so the result is that of one loop over k); no heap scratch, nothing to fail. */
 static void linear_block(void *ctx, int block, int thread) {
     (void)thread;
     const linear_job *j = ctx;
     const int K = j->w->cols, N = j->w->rows;
-    float *row = malloc((size_t)K * sizeof *row);
-    if (!row) abort(); /* a K-float scratch row; failure here means the process is already lost */
+    float part[REF_CHUNK_K];
     int n_end = (block + 1) * REF_BLOCK_N < N ? (block + 1) * REF_BLOCK_N : N;
     for (int n = block * REF_BLOCK_N; n < n_end; n++) {
-        weight_row(j->w, n, row);
-        for (int m = 0; m < j->M; m++) {
-            const float *xm = j->x + (size_t)m * K;
-            float acc = 0.f;
-            for (int k = 0; k < K; k++) acc += xm[k] * row[k];
-            j->y[(size_t)m * N + n] = acc + (j->bias ? j->bias[n] : 0.f);
+        for (int k0 = 0; k0 < K || k0 == 0; k0 += REF_CHUNK_K) {
+            const int len = K - k0 < REF_CHUNK_K ? K - k0 : REF_CHUNK_K;
+            if (len > 0) mv_matrix_part_f32(j->w, n, k0, len, part);
+            for (int m = 0; m < j->M; m++) {
+                const float *xm = j->x + (size_t)m * K + k0;
+                float acc = k0 ? j->y[(size_t)m * N + n] : 0.f;
+                for (int k = 0; k < len; k++) acc += xm[k] * part[k];
+                j->y[(size_t)m * N + n] = acc;
+            }
         }
+        if (j->bias)
+            for (int m = 0; m < j->M; m++) j->y[(size_t)m * N + n] += j->bias[n];
     }
-    free(row);
 }
 
 void mv_linear_ref(mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w, const float *bias) {

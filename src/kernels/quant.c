@@ -130,14 +130,16 @@ void mv_q_dequant(const mv_matrix *w, int row, int k0, int n, float *dst) {
     }
 }
 
-void mv_matrix_row_f32(const mv_matrix *w, int row, float *dst) {
+void mv_matrix_part_f32(const mv_matrix *w, int row, int k0, int n, float *dst) {
     if (w->qtype != MV_Q_NONE) {
-        mv_q_dequant(w, row, 0, w->cols, dst);
+        mv_q_dequant(w, row, k0, n, dst);
         return;
     }
     const size_t es = mv_dtype_size(w->dtype);
-    mv_to_f32(w->dtype, (const char *)w->data + (size_t)row * (size_t)w->cols * es, dst, (size_t)w->cols);
+    mv_to_f32(w->dtype, (const char *)w->data + ((size_t)row * (size_t)w->cols + (size_t)k0) * es, dst, (size_t)n);
 }
+
+void mv_matrix_row_f32(const mv_matrix *w, int row, float *dst) { mv_matrix_part_f32(w, row, 0, w->cols, dst); }
 
 typedef struct quantize_job {
     const mv_matrix *src;

@@ -44,6 +44,8 @@ void mv_q_quantize_row(mv_qtype t, mv_dtype dt, const void *src, int cols, void 
 void mv_q_dequant(const mv_matrix *w, int row, int k0, int n, float *dst);
 /* Row `row` of any matrix (plain or quantized) as cols floats: embedding lookups. */
 void mv_matrix_row_f32(const mv_matrix *w, int row, float *dst);
+/* Weights [k0, k0 + n) of row `row` of any matrix as f32 (for a quantized one, as mv_q_dequant). */
+void mv_matrix_part_f32(const mv_matrix *w, int row, int k0, int n, float *dst);
 
 /* Quantize a plain matrix (cols a multiple of MV_QBLOCK) in parallel into caller memory: codes
  * (rows · mv_q_row_bytes) and scales (rows · cols / MV_QBLOCK). *out then views them. */
