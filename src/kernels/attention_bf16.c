@@ -1,8 +1,9 @@
 /* attention_bf16.c — multi-head attention of precision bf16: the vision encoder's (full) and the
  * language model's prefill (causal, grouped-query, over an F32 or F16 KV cache). Per head,
- * S = bf16(Q)·bf16(K)ᵀ and O = bf16(P)·bf16(V) with the BF16 GEMM's block kernel (FP32 sums; AMX
- * where the CPU has it), the scaled softmax in FP32 between them — the arithmetic of PyTorch's BF16
- * scaled_dot_product_attention. Each KV head's K and Vᵀ are rounded to BF16 and packed into the
+ * S = bf16(Q)·bf16(K)ᵀ and O = bf16(P)·bf16(V) / Σ P with the BF16 GEMM's block kernel (FP32 sums;
+ * AMX where the CPU has it), P = exp(scale·S − max) in FP32 between them, rounded to BF16 unnormalized
+ * and each output row divided by its sum — the arithmetic of PyTorch's BF16 CPU
+ * scaled_dot_product_attention (flash kernel). Each KV head's K and Vᵀ are rounded to BF16 and packed into the
  * GEMM's panel layout once (packing them per query block, through mv_linear_bf16, repeated the work
  * 17 times a head), shared by the GQA heads of its group; then work items of (head, block of
  * queries) run in parallel, each with its own score block small enough to stay in L2 (a whole head's
@@ -151,15 +152,19 @@ static void attend_block(void *ctx, int item, int thread) {
     mv_bf16_convert_avx512(t.qb, t.qf, (int)j->dp, (int)j->dp, 0, rows);
     memset(t.qb + (size_t)rows * j->dp, 0, (size_t)(padded - rows) * j->dp * sizeof *t.qb);
     panel_product(j, t.qb, rows, (int)j->dp, (int)j->dp, j->kpan + (size_t)g * kpan_words(j), (int)j->nkp, keys, t.s);
-    for (int r = 0; r < rows; r++) { /* padding and masked keys get probability 0 */
-        float *sr = t.s + (size_t)r * j->nkp;
-        mv_softmax_scaled_avx512(sr, visible_keys(j, i0 + r), keys, j->scale);
-        mv_bf16_convert_avx512(t.pb + (size_t)r * j->nkp, sr, keys, keys, 0, 1);
-    }
+    /* P unnormalized (padding and masked keys 0); each output row is divided by its sum after P·V,
+     * d values instead of a row of keys */
+    float inv_sum[QUERY_BLOCK];
+    for (int r = 0; r < rows; r++)
+        inv_sum[r] = 1.f / mv_softmax_bf16_avx512(t.s + (size_t)r * j->nkp, visible_keys(j, i0 + r), keys, j->scale,
+                                                  t.pb + (size_t)r * j->nkp);
     memset(t.pb + (size_t)rows * j->nkp, 0, (size_t)(padded - rows) * j->nkp * sizeof *t.pb);
     panel_product(j, t.pb, rows, (int)j->nkp, keys, j->vpan + (size_t)g * vpan_words(j), j->d, (int)j->dvp, t.o);
-    for (int i = 0; i < rows; i++)
-        memcpy(j->out + (size_t)(i0 + i) * j->out_stride + (size_t)h * j->d, t.o + (size_t)i * j->d, (size_t)j->d * sizeof *t.o);
+    for (int i = 0; i < rows; i++) {
+        float *dst = j->out + (size_t)(i0 + i) * j->out_stride + (size_t)h * j->d;
+        const float *o = t.o + (size_t)i * j->d;
+        for (int c = 0; c < j->d; c++) dst[c] = o[c] * inv_sum[i];
+    }
 }
 
 /* Keys and head dimensions are zero-padded (pad_bf16): zero rows of K score 0 and get probability 0

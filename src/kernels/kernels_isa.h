@@ -68,9 +68,9 @@ void mv_rope_cs_ref(float *x, int n_heads, int head_dim, const float *cos_t, con
 void mv_silu_ref(float *x, size_t n);
 void mv_swiglu_ref(float *gate, const float *up, size_t n);
 void mv_softmax_avx512(float *x, int n);
-/* softmax(scale · x[0, n)) in place (n >= 1, scale > 0), bit for bit the scaling loop followed by
- * mv_softmax_avx512, in one pass less; x[n, width) set to 0. */
-void mv_softmax_scaled_avx512(float *x, int n, int width, float scale);
+/* The numerators of softmax(scale · x[0, n)) (n >= 1, scale > 0) rounded to BF16 into p[0, n), zeros
+ * in p[n, width) (width a multiple of 32); returns the sum of the rounded numerators. */
+float mv_softmax_bf16_avx512(const float *x, int n, int width, float scale, uint16_t *p);
 void mv_silu_avx512(float *x, size_t n);
 void mv_swiglu_avx512(float *gate, const float *up, size_t n);
 void mv_layernorm_avx512(float *out, const float *x, int rows, int dim, const float *gamma, const float *beta, float eps);

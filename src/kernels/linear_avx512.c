@@ -211,29 +211,48 @@ static inline __m512 exp512(__m512 x) {
     return _mm512_scalef_ps(p, n);
 }
 
-void mv_softmax_scaled_avx512(float *x, int n, int width, float scale) {
-    const __m512 sc = _mm512_set1_ps(scale);
+/* max over i < n of x[i]·scale, broadcast */
+static __m512 scaled_max(const float *x, int n, __m512 scale) {
     __m512 mx = _mm512_set1_ps(-INFINITY);
     for (int i = 0; i < n; i += 16)
-        mx = _mm512_mask_max_ps(mx, lanes(n - i), mx, _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes(n - i), x + i), sc));
-    const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
-    __m512 sum = _mm512_setzero_ps();
-    for (int i = 0; i < n; i += 16) {
-        const __mmask16 mk = lanes(n - i);
-        const __m512 e = exp512(_mm512_sub_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(mk, x + i), sc), m));
-        _mm512_mask_storeu_ps(x + i, mk, e);
-        sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(mk, e));
-    }
-    const __m512 inv = _mm512_set1_ps(1.f / _mm512_reduce_add_ps(sum));
-    for (int i = 0; i < width; i += 16) { /* lanes past n (the padding) become 0 */
-        const __mmask16 mk = lanes(width - i);
-        _mm512_mask_storeu_ps(x + i, mk, _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes(n - i), x + i), inv));
-    }
+        mx = _mm512_mask_max_ps(mx, lanes(n - i), mx, _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes(n - i), x + i), scale));
+    return _mm512_set1_ps(_mm512_reduce_max_ps(mx));
 }
 
-/* The plain softmax is the scaled one at scale 1 (x · 1 is x exactly, so nothing rounds differently). */
+/* exp(x[i..i+16)·scale − m) over the lanes of mk, 0 in the others */
+static __m512 scaled_exp(const float *x, int i, __mmask16 mk, __m512 scale, __m512 m) {
+    return _mm512_maskz_mov_ps(mk, exp512(_mm512_sub_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(mk, x + i), scale), m)));
+}
+
 void mv_softmax_avx512(float *x, int n) {
-    if (n > 0) mv_softmax_scaled_avx512(x, n, n, 1.f);
+    if (n <= 0) return;
+    const __m512 one = _mm512_set1_ps(1.f), m = scaled_max(x, n, one);
+    __m512 sum = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += 16) {
+        const __m512 e = scaled_exp(x, i, lanes(n - i), one, m);
+        _mm512_mask_storeu_ps(x + i, lanes(n - i), e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    const __m512 inv = _mm512_set1_ps(1.f / _mm512_reduce_add_ps(sum));
+    for (int i = 0; i < n; i += 16)
+        _mm512_mask_storeu_ps(x + i, lanes(n - i), _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes(n - i), x + i), inv));
+}
+
+/* The numerators of softmax(scale·x) for a BF16 P·V: p[i] = bf16(exp(x[i]·scale − max)) for i < n and 0
+ * up to width (a multiple of 32); returns their sum, of the rounded values (vdpbf16ps against ones:
+ * exact products, FP32 sums), so dividing by it makes the weights actually used sum to 1. One pass
+ * over the row fewer than softmax, normalize, convert. */
+float mv_softmax_bf16_avx512(const float *x, int n, int width, float scale, uint16_t *p) {
+    const __m512 sc = _mm512_set1_ps(scale), m = scaled_max(x, n, sc);
+    const __m512bh ones = (__m512bh)_mm512_set1_epi16(0x3F80);
+    __m512 sum = _mm512_setzero_ps();
+    for (int i = 0; i < width; i += 32) {
+        const __m512bh pb = _mm512_cvtne2ps_pbh(scaled_exp(x, i + 16, lanes(n - i - 16), sc, m),
+                                                scaled_exp(x, i, lanes(n - i), sc, m));
+        _mm512_storeu_si512(p + i, (__m512i)pb);
+        sum = _mm512_dpbf16_ps(sum, pb, ones);
+    }
+    return _mm512_reduce_add_ps(sum);
 }
 
 static inline __m512 silu512(__m512 v) {

@@ -47,4 +47,6 @@ static inline int cpu_has_avx512(void) {
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
 }
 
+static inline int cpu_has_avx512bf16(void) { return cpu_has_avx512() && __builtin_cpu_supports("avx512bf16"); }
+
 #endif

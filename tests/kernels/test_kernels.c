@@ -176,26 +176,36 @@ static void test_elementwise(const ew_set *sets, int n_sets) {
     free(a); free(b); free(r); free(g);
 }
 
-/* The BF16 attention's fused softmax(scale·x): bit for bit the scaling loop and mv_softmax_avx512, and
- * zeros over the padding up to width (which starts out as garbage). */
-static void test_softmax_scaled_avx512(void) {
-    enum { N = 1000 + 13, W = N + 35 };
-    float *a = malloc(W * sizeof *a), *r = malloc(W * sizeof *r), *g = malloc(W * sizeof *g);
+/* The BF16 attention's softmax numerators: bf16(exp(scale·x − max)) against double within one BF16
+ * rounding, exactly 1 at the maximum, zeros over the padding up to width (which starts out as
+ * garbage), and the returned sum that of the rounded values. */
+static void test_softmax_bf16_avx512(void) {
+    enum { N = 1000 + 13, W = (N + 31) / 32 * 32 };
+    float *a = malloc(W * sizeof *a);
+    uint16_t *p = malloc(W * sizeof *p);
     fill(a, W, 30.f);
-    a[0] = -120.f; a[1] = 95.f; a[2] = 0.f;
-    const int lens[] = { 1, 15, 17, N }, widths[] = { 32, 32, 32, W };
-    for (int li = 0; li < 4; li++) {
+    a[0] = -120.f; a[1] = 95.f; a[2] = 0.f; /* the maximum of the long row at index 1 */
+    const int lens[] = { 1, 15, 17, 33, N }, widths[] = { 32, 32, 32, 64, W };
+    for (int li = 0; li < 5; li++) {
         const int n = lens[li], width = widths[li];
-        for (int i = 0; i < n; i++) r[i] = a[i] * 0.125f;
-        mv_softmax_avx512(r, n);
-        memcpy(g, a, (size_t)width * sizeof *g); /* past n: nonzero values the call must clear */
-        mv_softmax_scaled_avx512(g, n, width, 0.125f);
-        int same = !memcmp(g, r, (size_t)n * sizeof *g), zeros = 1;
-        for (int i = n; i < width; i++) zeros &= g[i] == 0.f;
-        CHECK(same && zeros, "softmax_scaled n=%d width=%d: %s", n, width,
-              !same ? "differs from scaling then mv_softmax_avx512" : "padding not zeroed");
+        double mx = -INFINITY, sum = 0;
+        for (int i = 0; i < n; i++) mx = fmax(mx, a[i] * 0.125f);
+        memset(p, 0xff, W * sizeof *p);
+        const float got_sum = mv_softmax_bf16_avx512(a, n, width, 0.125f, p);
+        int bad = 0, ones = 0, zeros = 1;
+        for (int i = 0; i < n; i++) {
+            const double e = exp(a[i] * 0.125f - mx), g = mv_bf16_to_f32(p[i]);
+            bad += !(fabs(g - e) <= e / 256 + 1e-30);
+            ones += g == 1.0 && a[i] * 0.125f == mx;
+            sum += g;
+        }
+        for (int i = n; i < width; i++) zeros &= p[i] == 0;
+        CHECK(!bad && ones >= 1 && zeros && fabs(got_sum - sum) <= 1e-6 * sum,
+              "softmax_bf16 n=%d width=%d: %d off by more than a BF16 rounding, max %s 1, padding %s, sum %g vs %g",
+              n, width, bad, ones ? "is" : "is not", zeros ? "zero" : "not zero", got_sum, sum);
     }
-    free(a); free(r); free(g);
+    free(a);
+    free(p);
 }
 
 /* The dispatcher honours MINIVL_ISA when the CPU has that ISA. */
@@ -231,7 +241,7 @@ int main(void) {
     test_linear_empty_k(isas, n_isas);
     test_attention(isas, n_isas);
     test_elementwise(sets, n_sets);
-    if (cpu_has_avx512()) test_softmax_scaled_avx512();
+    if (cpu_has_avx512bf16()) test_softmax_bf16_avx512();
     mv_pool_free(pools[1]);
     return mvt_done("test_kernels");
 }

@@ -1,9 +1,10 @@
 /* test_attention_bf16.c — precision bf16's vision attention (mv_attention_bf16) on model-like strided
  * rows (q | k | v side by side, heads within each part), odd key counts and head sizes that are not
  * multiples of 32, 1 and 2 threads:
- *   - against a double-precision reference on the same BF16-rounded q, k, v (scores in double,
- *     softmax(scale·S) in double, P rounded to BF16): only FP32 summation order and, rarely, one
- *     BF16 rounding of a probability differ, so |d| <= 2^-8 · Σ_j p_j |v̂_j| + 1e-5;
+ *   - against a double-precision reference on the same BF16-rounded q, k, v (scores in double, the
+ *     softmax's numerators exp(scale·s − max) in double rounded to BF16, P·V divided by their sum):
+ *     only FP32 summation order and, rarely, one BF16 rounding of a numerator differ, so
+ *     |d| <= 2^-8 · Σ_j p_j |v̂_j| + 1e-5;
  *   - against the FP32 mv_attention: cosine >= 0.9999 over each case (BF16 inputs, FP32 sums);
  *   - the output's padding columns untouched; no BF16 kernel (MINIVL_BF16=none, a capped ISA) or no
  *     heads: returns 0 and leaves out untouched. */
@@ -29,7 +30,8 @@ static double kv_bf16(const void *base, mv_dtype t, int stride, int j, int c) {
     return bf16_round(t == MV_F16 ? mv_f16_to_f32(((const uint16_t *)base)[i]) : ((const float *)base)[i]);
 }
 
-/* Reference for query qi over keys [0, n): out[c] = Σ_j bf16(p_j) · v̂[j][c]; tol[c] its bound. */
+/* Reference for query qi over keys [0, n): out[c] = Σ_j bf16(e_j) · v̂[j][c] / Σ_j bf16(e_j) with
+ * e_j = exp(s_j − max s); tol[c] its bound. */
 static void reference(const float *qi, const void *k, const void *v, mv_dtype t, int stride, int d, int n,
                       float scale, double *out, double *tol) {
     double *s = malloc((size_t)n * sizeof *s), mx = -INFINITY, sum = 0;
@@ -39,10 +41,14 @@ static void reference(const float *qi, const void *k, const void *v, mv_dtype t,
         s[j] = dot * scale;
         mx = fmax(mx, s[j]);
     }
-    for (int j = 0; j < n; j++) sum += (s[j] = exp(s[j] - mx));
+    double rounded_sum = 0;
+    for (int j = 0; j < n; j++) {
+        sum += (s[j] = exp(s[j] - mx));
+        rounded_sum += bf16_round((float)s[j]);
+    }
     for (int c = 0; c < d; c++) out[c] = tol[c] = 0;
     for (int j = 0; j < n; j++) {
-        const double p = s[j] / sum, pb = bf16_round((float)p);
+        const double p = s[j] / sum, pb = bf16_round((float)s[j]) / rounded_sum;
         for (int c = 0; c < d; c++) {
             const double vj = kv_bf16(v, t, stride, j, c);
             out[c] += pb * vj;
