@@ -3,14 +3,14 @@
  * S = bf16(Q)·bf16(K)ᵀ and O = bf16(P)·bf16(V) / Σ P with the BF16 GEMM's block kernel (FP32 sums;
  * AMX where the CPU has it), P = exp(scale·S − max) in FP32 between them, rounded to BF16 unnormalized
  * and each output row divided by its sum — the arithmetic of PyTorch's BF16 CPU
- * scaled_dot_product_attention (flash kernel). Each KV head's K and Vᵀ are rounded to BF16 and packed into the
- * GEMM's panel layout once (packing them per query block, through mv_linear_bf16, repeated the work
- * 17 times a head), shared by the GQA heads of its group; then work items of (head, block of
- * queries) run in parallel, each with its own score block small enough to stay in L2 (a whole head's
- * 1025 × 1056 scores did not, and writing and re-reading them from memory made the BF16 path no
- * faster than FP32). Under a causal mask a block computes scores only up to the keys its last query
- * sees, and the heaviest blocks are handed out first. In FP32 the vision attention was a fifth of a
- * 448 tile's time. */
+ * scaled_dot_product_attention (flash kernel). Each KV head's K and Vᵀ are rounded to BF16 and
+ * packed into the GEMM's panel layout once (packing them per query block, through mv_linear_bf16,
+ * repeated the work 17 times a head), shared by the GQA heads of its group; then work items of
+ * (head, block of queries) run in parallel, each with its own score block small enough to stay in
+ * L2 (a whole head's 1025 × 1056 scores did not, and writing and re-reading them from memory made
+ * the BF16 path no faster than FP32). Under a causal mask a block computes scores only up to the
+ * keys its last query sees, and the heaviest blocks are handed out first. In FP32 the vision
+ * attention was a fifth of a 448 tile's time. */
 #include <stdlib.h>
 #include <string.h>
 

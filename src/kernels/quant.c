@@ -295,8 +295,8 @@ static int qgemv_many(const mv_qgemv_isa *isa, mv_pool *pool, const float *x, in
 enum {
     /* x rows per work unit: each packed panel is reused this often. A whole 448 tile (1025 rows) in
      * one unit, as the BF16 GEMM does: at 512 the vision encoder's panels were packed three times a
-     * tile (pack 5.8% → 2.2% of a q8-vision encode); its 270 KB of activation codes per k chunk and
-     * 200 KB of outputs still sit in L2. Prefill passes are 512 rows: unchanged there. */
+     * tile (pack 5.8% → 2.2% of a q8-vision encode); a unit's 200 KB of outputs sit in L2, its 1 MB
+     * of activation codes per k chunk stream past. Prefill passes are 512 rows: unchanged there. */
     QGEMM_BLOCK_M = 1056,
     /* blocks of k per packed panel. Each chunk of k adds into the outputs, so a tile's sums go out and
      * come back once per chunk: at 8 blocks (a panel that stays in L1) that load/add/store of the
