@@ -1,7 +1,9 @@
 /* flops_probe.c — the machine's compute peak per instruction set, on n threads at once: FP32 FMA
- * with AVX2 (ymm) and AVX-512 (zmm), and the AVX512-BF16 dot product vdpbf16ps, each where the CPU
- * has it. Every kernel keeps 12 independent accumulators so the FMA pipes never wait on latency.
- * Prints GFLOP/s (an FMA counts 2, a vdpbf16ps lane pair 4): median of --reps timed runs of ~0.2 s.
+ * with AVX2 (ymm) and AVX-512 (zmm), the AVX512-BF16 dot product vdpbf16ps and the AVX512-VNNI int8
+ * dot product vpdpbusd (the quantized GEMMs' instruction), each where the CPU has it. Every kernel
+ * keeps 12 independent accumulators so the pipes never wait on latency. Prints GFLOP/s (an FMA
+ * counts 2, a vdpbf16ps lane pair 4) and, for int8, GOP/s (a vpdpbusd lane's 4 multiply-adds count
+ * 8): median of --reps timed runs of ~0.2 s.
  * Usage: flops_probe [-t THREADS (2)] [--reps N (5)] [--json] */
 #include <cpuid.h>
 #include <immintrin.h>
@@ -51,6 +53,23 @@ __attribute__((target("avx512f,avx512bf16"))) static double dp_bf16(long iters) 
     return _mm512_reduce_add_ps(acc[0]);
 }
 
+/* vpdpbusd: acc[j] += Σ of 4 u8·s8 products (the lanes wrap in hardware on long runs; the result is
+ * only a sink, summed as unsigned so the C side never overflows). */
+__attribute__((target("avx512f,avx512vnni"))) static double dp_int8(long iters) {
+    __m512i acc[N_ACC];
+    const __m512i a = _mm512_set1_epi8(1), b = _mm512_set1_epi8(1);
+    for (int k = 0; k < N_ACC; k++) acc[k] = _mm512_set1_epi32(k);
+    for (long i = 0; i < iters; i++)
+        for (int k = 0; k < N_ACC; k++) acc[k] = _mm512_dpbusd_epi32(acc[k], a, b);
+    uint32_t lanes[16];
+    double s = 0;
+    for (int k = 0; k < N_ACC; k++) {
+        _mm512_storeu_si512(lanes, acc[k]);
+        for (int j = 0; j < 16; j++) s += lanes[j];
+    }
+    return s;
+}
+
 static int has_avx512_bf16(void) {
     unsigned a, b, c, d;
     if (!__builtin_cpu_supports("avx512f") || !__get_cpuid_count(7, 1, &a, &b, &c, &d)) return 0;
@@ -74,6 +93,7 @@ typedef struct probe_isa {
     double flops_per_iter; /* per thread and loop iteration */
     double (*kernel)(long);
     int present;
+    int integer; /* GOP/s (JSON key NAME_gop_s) rather than GFLOP/s (NAME_gflop_s) */
 } probe_isa;
 
 /* GFLOP/s on o->threads threads: median of reps runs, iterations sized to ~0.2 s. */
@@ -96,17 +116,18 @@ int main(int argc, char **argv) {
     if (!probe_parse(argc, argv, &o, "usage: flops_probe [-t THREADS] [--reps N] [--json]\n")) return 2;
     __builtin_cpu_init();
     probe_isa isas[] = {
-        { "fp32_fma_avx2", N_ACC * 8 * 2, fma_avx2, __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") },
-        { "fp32_fma_avx512", N_ACC * 16 * 2, fma_avx512, __builtin_cpu_supports("avx512f") },
-        { "bf16_dp_avx512", N_ACC * 16 * 4, dp_bf16, has_avx512_bf16() },
+        { "fp32_fma_avx2", N_ACC * 8 * 2, fma_avx2, __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"), 0 },
+        { "fp32_fma_avx512", N_ACC * 16 * 2, fma_avx512, __builtin_cpu_supports("avx512f"), 0 },
+        { "bf16_dp_avx512", N_ACC * 16 * 4, dp_bf16, has_avx512_bf16(), 0 },
+        { "int8_dp_avx512vnni", N_ACC * 16 * 8, dp_int8, __builtin_cpu_supports("avx512vnni"), 1 },
     };
     int n = (int)(sizeof isas / sizeof *isas);
     if (o.json) printf("{\"threads\":%d,\"reps\":%d,\"amx_bf16\":%s", o.threads, o.reps, has_amx_bf16() ? "true" : "false");
     else printf("compute peak, %d threads (median of %d):\n", o.threads, o.reps);
     for (int i = 0; i < n; i++) {
         double g = isas[i].present ? measure(&isas[i], &o) : 0;
-        if (o.json) printf(",\"%s_gflop_s\":%.2f", isas[i].name, g);
-        else if (isas[i].present) printf("  %-18s %9.1f GFLOP/s\n", isas[i].name, g);
+        if (o.json) printf(",\"%s_%s\":%.2f", isas[i].name, isas[i].integer ? "gop_s" : "gflop_s", g);
+        else if (isas[i].present) printf("  %-18s %9.1f %s\n", isas[i].name, g, isas[i].integer ? "GOP/s" : "GFLOP/s");
         else printf("  %-18s %9s\n", isas[i].name, "absent");
     }
     if (o.json) printf("}\n");
