@@ -19,8 +19,9 @@ enum {
     REF_CHUNK_K = 256, /* weights widened per step, on the stack: a multiple of the quantization block */
 };
 
-/* The sums run over k in order, a chunk of the weight row at a time, carried in y between chunks
- * (a float either way, so the result is that of one loop over k); no heap scratch, nothing to fail. */
+/* The sums run over k in order from 0, a chunk of the weight row at a time, carried in y between
+ * chunks (a float either way, so the result is that of one loop over k); no heap scratch, nothing to
+ * fail. */
 static void linear_block(void *ctx, int block, int thread) {
     (void)thread;
     const linear_job *j = ctx;
@@ -28,12 +29,13 @@ static void linear_block(void *ctx, int block, int thread) {
     float part[REF_CHUNK_K];
     int n_end = (block + 1) * REF_BLOCK_N < N ? (block + 1) * REF_BLOCK_N : N;
     for (int n = block * REF_BLOCK_N; n < n_end; n++) {
-        for (int k0 = 0; k0 < K || k0 == 0; k0 += REF_CHUNK_K) {
+        for (int m = 0; m < j->M; m++) j->y[(size_t)m * N + n] = 0.f;
+        for (int k0 = 0; k0 < K; k0 += REF_CHUNK_K) {
             const int len = K - k0 < REF_CHUNK_K ? K - k0 : REF_CHUNK_K;
-            if (len > 0) mv_matrix_part_f32(j->w, n, k0, len, part);
+            mv_matrix_part_f32(j->w, n, k0, len, part);
             for (int m = 0; m < j->M; m++) {
                 const float *xm = j->x + (size_t)m * K + k0;
-                float acc = k0 ? j->y[(size_t)m * N + n] : 0.f;
+                float acc = j->y[(size_t)m * N + n];
                 for (int k = 0; k < len; k++) acc += xm[k] * part[k];
                 j->y[(size_t)m * N + n] = acc;
             }
