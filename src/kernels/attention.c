@@ -2,9 +2,14 @@
  * (mv_attention_tiled) and all heads of a layer in parallel over (head, query block) (mv_attention_mh),
  * the latter over K/V in f32 or half precision (a KV cache; decode reads it in place and widens in
  * registers, prefill widens it once into its packed K and contiguous V).
- * S = QKᵀ by register tiles against Kᵀ packed once per KV head (shared by every query block and every
- * GQA head of the group), row softmax, O = P·V with V gathered into contiguous rows per KV head unless
- * already so. KV heads sit at any head stride (side by side in a row, or a cache's per-head blocks).
+ * Many queries (prefill, vision): flash style, per block of queries and chunk of keys S = QKᵀ by
+ * register tiles against Kᵀ packed once per KV head (shared by every query block and every GQA head
+ * of the group), an online softmax (running row maxima and sums, earlier outputs rescaled when the
+ * maximum rises), O += P·V with V in contiguous rows per KV head; the rows are divided by their sums
+ * at the end. Scores and outputs of a block stay in L1/L2 whatever the context: whole score rows
+ * (32 queries × every key) spilled from L2 past ~2k keys and halved the rate at 3.4k.
+ * Few queries (decode): a plain softmax over all keys, read in place.
+ * KV heads sit at any head stride (side by side in a row, or a cache's per-head blocks).
  * Scratch is allocated once per call. */
 #include <math.h>
 #include <stdint.h>
@@ -14,13 +19,15 @@
 #include "kernels/kernels_isa.h"
 
 enum {
-    ATT_BLOCK_Q = 32,     /* queries whose score rows are kept at once */
+    ATT_BLOCK_Q = 32,     /* queries per block */
+    ATT_BLOCK_K = 256,    /* keys per chunk (a multiple of every ISA's nr): 32 KB of scores */
     ATT_DIRECT_MAX_Q = 3, /* up to this many queries (decode) the direct kernel beats packing K */
 };
 
 typedef void (*softmax_fn)(float *x, int n);
 
 static int imin(int a, int b) { return a < b ? a : b; }
+static int imax(int a, int b) { return a > b ? a : b; }
 
 /* Keys query i of a block whose first query sits at absolute position q_offset may see. */
 static int att_keys(int i, int nk, int causal, int q_offset) {
@@ -54,19 +61,45 @@ static void pack_keys(const mv_gemm_isa *isa, const void *k, mv_dtype t, int kv_
     isa->pack(&km, 0, nk, 0, d, kp);
 }
 
-/* Up to ATT_BLOCK_Q queries (the first at absolute position q_offset) against packed Kᵀ.
- * s holds ATT_BLOCK_Q × nk_pad scores. */
-static void att_block(const mv_gemm_isa *isa, softmax_fn softmax, float *out, int out_stride, const float *q,
-                      int q_stride, const float *kp, int nk_pad, const float *v, int kv_stride, int rows, int nk, int d,
-                      float scale, int causal, int q_offset, float *s) {
+/* Floats of scratch one block needs: scores of a key chunk, then running outputs, one chunk's P·V and
+ * a copy of the queries (ATT_BLOCK_Q × d each). */
+static size_t block_floats(int d) { return (size_t)ATT_BLOCK_Q * (ATT_BLOCK_K + 3 * (size_t)d); }
+
+/* Up to ATT_BLOCK_Q queries (the first at absolute position q_offset) against packed Kᵀ (panels of
+ * all keys) and V rows, a chunk of keys at a time. s is block_floats(d) of scratch. */
+static void att_block(const mv_gemm_isa *isa, float *out, int out_stride, const float *q, int q_stride,
+                      const float *kp, const float *v, int kv_stride, int rows, int nk, int d, float scale, int causal,
+                      int q_offset, float *s) {
+    float *o = s + (size_t)ATT_BLOCK_Q * ATT_BLOCK_K, *pv = o + (size_t)ATT_BLOCK_Q * d;
+    float mx[ATT_BLOCK_Q], sum[ATT_BLOCK_Q], rescale[ATT_BLOCK_Q];
     const int nr = isa->nr, keys = att_keys(rows - 1, nk, causal, q_offset);
-    for (int j0 = 0; j0 < keys; j0 += nr)
-        for (int m = 0; m < rows; m += isa->mr)
-            isa->tile(q + (size_t)m * q_stride, q_stride, imin(isa->mr, rows - m), kp + (size_t)j0 * d, nr, d,
-                      s + (size_t)m * nk_pad + j0, nk_pad, imin(nr, keys - j0), NULL, 0);
-    for (int m = 0; m < rows; m++)
-        att_probs(s + (size_t)m * nk_pad, keys, att_keys(m, nk, causal, q_offset), scale, softmax);
-    isa->pv(s, nk_pad, rows, v, MV_F32, (size_t)kv_stride, keys, d, out, out_stride);
+    for (int m = 0; m < rows; m++) mx[m] = -INFINITY, sum[m] = 0.f;
+    for (int c0 = 0; c0 < keys; c0 += ATT_BLOCK_K) {
+        const int ck = imin(ATT_BLOCK_K, keys - c0);
+        for (int j0 = 0; j0 < ck; j0 += nr)
+            for (int m = 0; m < rows; m += isa->mr)
+                isa->tile(q + (size_t)m * q_stride, q_stride, imin(isa->mr, rows - m), kp + (size_t)(c0 + j0) * d, nr,
+                          d, s + (size_t)m * ATT_BLOCK_K + j0, ATT_BLOCK_K, imin(nr, ck - j0), NULL, 0);
+        for (int m = 0; m < rows; m++) { /* keys of the chunk row m sees: none, some or all */
+            float *row = s + (size_t)m * ATT_BLOCK_K;
+            const int n = imin(ck, att_keys(m, nk, causal, q_offset) - c0);
+            rescale[m] = 1.f;
+            if (n > 0) {
+                const float before = mx[m], part = isa->softmax_chunk(row, n, scale, &mx[m]);
+                rescale[m] = expf(before - mx[m]); /* 0 on the first chunk: exp(−inf) */
+                sum[m] = sum[m] * rescale[m] + part;
+            }
+            if (ck > imax(n, 0)) memset(row + imax(n, 0), 0, (size_t)(ck - imax(n, 0)) * sizeof *row);
+        }
+        isa->pv(s, ATT_BLOCK_K, rows, v + (size_t)c0 * kv_stride, MV_F32, (size_t)kv_stride, ck, d, c0 ? pv : o, d);
+        if (c0)
+            for (int m = 0; m < rows; m++)
+                for (int c = 0; c < d; c++) o[(size_t)m * d + c] = o[(size_t)m * d + c] * rescale[m] + pv[(size_t)m * d + c];
+    }
+    for (int m = 0; m < rows; m++) {
+        const float inv = 1.f / sum[m];
+        for (int c = 0; c < d; c++) out[(size_t)m * out_stride + c] = o[(size_t)m * d + c] * inv;
+    }
 }
 
 void mv_attention_tiled(const mv_gemm_isa *isa, softmax_fn softmax, float *out, int out_stride, const float *q,
@@ -77,7 +110,7 @@ void mv_attention_tiled(const mv_gemm_isa *isa, softmax_fn softmax, float *out, 
     float *kp = NULL, *s = NULL;
     if (nq > ATT_DIRECT_MAX_Q) {
         kp = aligned_alloc(64, (size_t)nk_pad * (size_t)d * sizeof(float));
-        s = aligned_alloc(64, (size_t)ATT_BLOCK_Q * (size_t)nk_pad * sizeof(float));
+        s = mv_alloc64(block_floats(d) * sizeof(float));
     }
     if (!kp || !s) { /* decode, or no memory for the blocks: the direct kernel needs only the caller's scratch */
         free(kp);
@@ -88,8 +121,8 @@ void mv_attention_tiled(const mv_gemm_isa *isa, softmax_fn softmax, float *out, 
     }
     pack_keys(isa, k, MV_F32, kv_stride, nk, d, kp);
     for (int i0 = 0; i0 < nq; i0 += ATT_BLOCK_Q)
-        att_block(isa, softmax, out + (size_t)i0 * out_stride, out_stride, q + (size_t)i0 * q_stride, q_stride, kp,
-                  nk_pad, v, kv_stride, imin(ATT_BLOCK_Q, nq - i0), nk, d, scale, causal, q_offset + i0, s);
+        att_block(isa, out + (size_t)i0 * out_stride, out_stride, q + (size_t)i0 * q_stride, q_stride, kp, v, kv_stride,
+                  imin(ATT_BLOCK_Q, nq - i0), nk, d, scale, causal, q_offset + i0, s);
     free(kp);
     free(s);
 }
@@ -184,11 +217,11 @@ static void mh_item(void *ctx, int item, int thread) {
     else if (!j->isa) /* F32 rows here: mh_widen converted a half-precision cache first */
         mv_attention_head_ref(out, j->out_stride, q, j->q_stride, k, v, j->kv_stride, rows, j->nk, j->d, j->scale,
                               j->causal, off, s);
-    else { /* the query block is copied next to its scores for the same reason as mh_pack */
-        float *qb = s + (size_t)ATT_BLOCK_Q * j->nk_pad;
+    else { /* the query block is copied after the block's scratch for the same reason as mh_pack */
+        float *qb = s + block_floats(j->d);
         copy_rows(qb, q, MV_F32, j->q_stride, rows, j->d);
-        att_block(j->isa, j->softmax, out, j->out_stride, qb, j->d, j->kp + (size_t)g * j->nk_pad * j->d, j->nk_pad,
-                  mh_values(j, g), j->d, rows, j->nk, j->d, j->scale, j->causal, off, s);
+        att_block(j->isa, out, j->out_stride, qb, j->d, j->kp + (size_t)g * j->nk_pad * j->d, mh_values(j, g), j->d,
+                  rows, j->nk, j->d, j->scale, j->causal, off, s);
     }
 }
 
@@ -216,7 +249,7 @@ static void mh_alloc(mh_job *j, int threads) {
     if (j->isa && j->nq > ATT_DIRECT_MAX_Q) {
         const size_t n_kv = (size_t)(j->n_heads / j->group), d = (size_t)j->d;
         j->nk_pad = padded_keys(j->isa, j->nk);
-        j->scratch_len = (size_t)ATT_BLOCK_Q * ((size_t)j->nk_pad + d); /* keeps 64-byte alignment */
+        j->scratch_len = block_floats(j->d) + (size_t)ATT_BLOCK_Q * d; /* and the query copy; 64-byte aligned */
         /* one block: all packed Kᵀ (nk_pad·d per head, a multiple of 16 floats), then all V unless its
          * rows are already contiguous (a per-head cache) */
         const size_t nv = j->kv_stride == j->d && j->kv_t == MV_F32 ? 0 : (size_t)j->nk;

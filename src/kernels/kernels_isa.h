@@ -31,6 +31,10 @@ typedef struct mv_gemm_isa {
      * out[r*ldo + j] = Σ_k p[r*ldp + k] · v[k*ldv + j] for r < rows, j < d. */
     void (*pv)(const float *p, int ldp, int rows, const void *v, mv_dtype t, size_t ldv, int keys, int d, float *out,
                int ldo);
+    /* One chunk of keys of a row's online softmax (flash attention): with *m the running maximum of
+     * scale·x over the row's earlier chunks (−INFINITY before the first), raises *m to the maximum
+     * over x[0, n) too, sets x[i] = exp(scale·x[i] − *m) and returns their sum. */
+    float (*softmax_chunk)(float *x, int n, float scale, float *m);
 } mv_gemm_isa;
 
 void mv_linear_tiled(const mv_gemm_isa *isa, mv_pool *pool, float *y, const float *x, int M, const mv_matrix *w,

@@ -262,7 +262,9 @@ static void gemv(const float *x, int M, int K, const void *w, mv_dtype t, size_t
     }
 }
 
-const mv_gemm_isa mv_gemm_avx2 = { NR, MR, pack, tile, gemv, pv };
+static float softmax_chunk(float *x, int n, float scale, float *m);
+
+const mv_gemm_isa mv_gemm_avx2 = { NR, MR, pack, tile, gemv, pv, softmax_chunk };
 
 /* exp(x) to ~1 ulp: x = n·ln2 + r, degree-6 polynomial for e^r, times 2^n built in the exponent bits.
  * Inputs below -87 (where 2^n would leave the normal range) give 0. */
@@ -302,6 +304,23 @@ void mv_softmax_avx2(float *x, int n) {
         __m256i mk = lanes(n - i);
         _mm256_maskstore_ps(x + i, mk, _mm256_mul_ps(_mm256_maskload_ps(x + i, mk), inv));
     }
+}
+
+static float softmax_chunk(float *x, int n, float scale, float *m) {
+    const __m256 sc = _mm256_set1_ps(scale);
+    float mx = *m;
+    for (int i = 0; i < n; i++) mx = x[i] * scale > mx ? x[i] * scale : mx;
+    const __m256 mv = _mm256_set1_ps(mx);
+    __m256 sum = _mm256_setzero_ps();
+    for (int i = 0; i < n; i += 8) {
+        __m256i mk = lanes(n - i);
+        __m256 e = _mm256_and_ps(exp256(_mm256_sub_ps(_mm256_mul_ps(_mm256_maskload_ps(x + i, mk), sc), mv)),
+                                 _mm256_castsi256_ps(mk));
+        _mm256_maskstore_ps(x + i, mk, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    *m = mx;
+    return hsum(sum);
 }
 
 static inline __m256 silu256(__m256 v) {

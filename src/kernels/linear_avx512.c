@@ -192,7 +192,9 @@ static void gemv(const float *x, int M, int K, const void *w, mv_dtype t, size_t
     }
 }
 
-const mv_gemm_isa mv_gemm_avx512 = { NR, MR, pack, tile, gemv, pv };
+static float softmax_chunk(float *x, int n, float scale, float *m);
+
+const mv_gemm_isa mv_gemm_avx512 = { NR, MR, pack, tile, gemv, pv, softmax_chunk };
 
 /* exp(x) to ~1 ulp: x = n·ln2 + r with |r| ≤ ln2/2, degree-6 polynomial for e^r, scaled by 2^n. */
 static inline __m512 exp512(__m512 x) {
@@ -236,6 +238,18 @@ void mv_softmax_avx512(float *x, int n) {
     const __m512 inv = _mm512_set1_ps(1.f / _mm512_reduce_add_ps(sum));
     for (int i = 0; i < n; i += 16)
         _mm512_mask_storeu_ps(x + i, lanes(n - i), _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes(n - i), x + i), inv));
+}
+
+static float softmax_chunk(float *x, int n, float scale, float *m) {
+    const __m512 sc = _mm512_set1_ps(scale), mv = _mm512_max_ps(scaled_max(x, n, sc), _mm512_set1_ps(*m));
+    __m512 sum = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += 16) {
+        const __m512 e = scaled_exp(x, i, lanes(n - i), sc, mv);
+        _mm512_mask_storeu_ps(x + i, lanes(n - i), e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    *m = _mm512_cvtss_f32(mv);
+    return _mm512_reduce_add_ps(sum);
 }
 
 /* The numerators of softmax(scale·x) for a BF16 P·V: p[i] = bf16(exp(x[i]·scale − max)) for i < n and 0

@@ -192,6 +192,8 @@ int main(void) {
         { "cache decode3 14/2 d64", 14, 2, 64, 3, 80, 1, 77, 96 },
         { "cache prefill 14/2 d64", 14, 2, 64, 100, 100, 1, 0, 128 },
         { "cache prefill+cache 14/2 d64", 14, 2, 64, 37, 60, 1, 23, 61 },
+        /* three chunks of keys (256) on a cache; the first query block's first rows see none of the third */
+        { "cache long prefill 14/2 d64", 14, 2, 64, 100, 600, 1, 500, 640 },
     };
     isa_case isas[2];
     int n_isas = 0;

@@ -106,6 +106,10 @@ static void test_attention(const isa_case *isas, int n_isas) {
         { 2, 9, 40, 1, 7 },       /* few queries, odd head size */
         { 45, 33, 24, 0, 0 },     /* odd sizes, non-causal */
         { 9, 5, 64, 1, 100 },     /* offset past the cache: all keys visible */
+        /* the tiled path takes keys in chunks of 256 with an online softmax: a causal block whose first
+         * rows see none of the last chunk's keys, and chunks that end in part of a panel */
+        { 40, 290, 64, 1, 250 },
+        { 70, 530, 40, 0, 0 },
     };
     for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
         const att_shape s = shapes[si];
