@@ -22,6 +22,7 @@ enum {
     ATT_BLOCK_Q = 32,     /* queries per block */
     ATT_BLOCK_K = 256,    /* keys per chunk (a multiple of every ISA's nr): 32 KB of scores */
     ATT_DIRECT_MAX_Q = 3, /* up to this many queries (decode) the direct kernel beats packing K */
+    ATT_SPLIT_MIN_KEYS = 128, /* decode cuts a row's keys into parts of at least this many for idle threads */
 };
 
 typedef void (*softmax_fn)(float *x, int n);
@@ -174,6 +175,8 @@ typedef struct mh_job {
     float *vp;          /* V per KV head as contiguous f32 [nk, d] rows (with kp, unless V already is) */
     float *scratch;     /* scratch_len floats per pool thread; NULL: out of memory, stream */
     size_t scratch_len;
+    int splits;         /* grouped decode: parts each (KV head, query)'s keys are cut into (1: not cut) */
+    float *part;        /* with splits > 1: per part, group × d unnormalized outputs, group maxima, group sums */
 } mh_job;
 
 /* Rows [0, n) × columns [0, d) of src (dtype t, row stride ld) to contiguous f32 dst. */
@@ -228,18 +231,72 @@ static void mh_item(void *ctx, int item, int thread) {
 /* Decode (few queries): one item per (KV head, query) computes every GQA head of the group at once,
  * so the group's keys and values are read once per query rather than once per head — at long
  * contexts that read, not the arithmetic, is the cost. The group's query rows sit side by side
- * (head_dim apart), so they are the rows of one small gemv; the scores are group × keys. */
+ * (head_dim apart), so they are the rows of one small gemv; the scores are group × keys.
+ * With fewer (KV head, query) pairs than threads (InternVL2-1B has 2 KV heads) each pair's keys are cut
+ * into `splits` parts (flash decoding): a part keeps its outputs unnormalized with its own row maxima
+ * and sums, and mh_combine merges the parts. */
 static void mh_item_grouped(void *ctx, int item, int thread) {
     const mh_job *j = ctx;
-    const int g = item % (j->n_heads / j->group), i = item / (j->n_heads / j->group), h0 = g * j->group;
-    const int n = att_keys(i, j->nk, j->causal, j->q_offset);
-    const void *k = kv_head(j, j->k, g), *v = kv_head(j, j->v, g);
+    const int unit = item / j->splits, part = item % j->splits, n_kv = j->n_heads / j->group;
+    const int g = unit % n_kv, i = unit / n_kv, h0 = g * j->group, d = j->d;
+    const int n = att_keys(i, j->nk, j->causal, j->q_offset), len = (n + j->splits - 1) / j->splits;
+    const int k0 = imin(n, part * len), cnt = imin(n - k0, len);
+    const size_t es = mv_dtype_size(j->kv_t), first = (size_t)k0 * (size_t)j->kv_stride * es;
+    const char *k = (const char *)kv_head(j, j->k, g) + first, *v = (const char *)kv_head(j, j->v, g) + first;
+    const float *q = j->q + (size_t)i * j->q_stride + (size_t)h0 * d;
     float *s = j->scratch + (size_t)thread * j->scratch_len;
-    j->isa->gemv(j->q + (size_t)i * j->q_stride + (size_t)h0 * j->d, j->group, j->d, k, j->kv_t, (size_t)j->kv_stride,
-                 0, n, NULL, s, n);
-    for (int r = 0; r < j->group; r++) att_probs(s + (size_t)r * n, n, n, j->scale, j->softmax);
-    j->isa->pv(s, n, j->group, v, j->kv_t, (size_t)j->kv_stride, n, j->d,
-               j->out + (size_t)i * j->out_stride + (size_t)h0 * j->d, j->d);
+    if (j->splits == 1) {
+        j->isa->gemv(q, j->group, d, k, j->kv_t, (size_t)j->kv_stride, 0, n, NULL, s, n);
+        for (int r = 0; r < j->group; r++) att_probs(s + (size_t)r * n, n, n, j->scale, j->softmax);
+        j->isa->pv(s, n, j->group, v, j->kv_t, (size_t)j->kv_stride, n, d, j->out + (size_t)i * j->out_stride + (size_t)h0 * d,
+                   d);
+        return;
+    }
+    float *o = j->part + (size_t)item * j->group * (d + 2), *mx = o + (size_t)j->group * d, *sum = mx + j->group;
+    for (int r = 0; r < j->group; r++) mx[r] = -INFINITY, sum[r] = 0.f;
+    if (cnt <= 0) { /* a part past a short causal row: nothing to add */
+        memset(o, 0, (size_t)j->group * d * sizeof *o);
+        return;
+    }
+    j->isa->gemv(q, j->group, d, k, j->kv_t, (size_t)j->kv_stride, 0, cnt, NULL, s, cnt);
+    for (int r = 0; r < j->group; r++) sum[r] = j->isa->softmax_chunk(s + (size_t)r * cnt, cnt, j->scale, &mx[r]);
+    j->isa->pv(s, cnt, j->group, v, j->kv_t, (size_t)j->kv_stride, cnt, d, o, d);
+}
+
+/* Outputs of one (KV head, query) pair from its parts: each rescaled to the overall row maximum. */
+static void mh_combine(void *ctx, int unit, int thread) {
+    (void)thread;
+    const mh_job *j = ctx;
+    const int n_kv = j->n_heads / j->group, g = unit % n_kv, i = unit / n_kv, d = j->d;
+    const size_t part_len = (size_t)j->group * (d + 2);
+    for (int r = 0; r < j->group; r++) {
+        float m = -INFINITY, total = 0.f;
+        for (int p = 0; p < j->splits; p++) {
+            const float *o = j->part + ((size_t)unit * j->splits + p) * part_len;
+            m = fmaxf(m, o[(size_t)j->group * d + r]);
+        }
+        float *dst = j->out + (size_t)i * j->out_stride + ((size_t)g * j->group + r) * d;
+        memset(dst, 0, (size_t)d * sizeof *dst);
+        for (int p = 0; p < j->splits; p++) {
+            const float *o = j->part + ((size_t)unit * j->splits + p) * part_len, *mx = o + (size_t)j->group * d;
+            if (mx[r] == -INFINITY) continue; /* an empty part */
+            const float w = expf(mx[r] - m);
+            total += w * mx[j->group + r];
+            for (int c = 0; c < d; c++) dst[c] += w * o[(size_t)r * d + c];
+        }
+        for (int c = 0; c < d; c++) dst[c] /= total;
+    }
+}
+
+/* Parts per (KV head, query) pair so that every thread has work (each part at least ATT_SPLIT_MIN
+ * keys), and their buffer; 1 (no buffer) when the pairs already fill the pool or memory is short. */
+static void mh_split(mh_job *j, int threads) {
+    const int units = j->n_heads / j->group * j->nq;
+    int splits = units >= threads ? 1 : (threads + units - 1) / units;
+    splits = imin(splits, imax(1, j->nk / ATT_SPLIT_MIN_KEYS));
+    if (splits > 1)
+        j->part = malloc((size_t)units * (size_t)splits * (size_t)j->group * ((size_t)j->d + 2) * sizeof *j->part);
+    j->splits = j->part ? splits : 1;
 }
 
 /* Packed K/V and per-thread score + query blocks for the tiled path; on failure (or for decode) j->kp
@@ -307,12 +364,17 @@ void mv_attention_mh(const mv_gemm_isa *isa, softmax_fn softmax, mv_pool *pool, 
     if (nq <= 0 || nk <= 0 || head_dim <= 0 || n_heads <= 0 || n_kv_heads <= 0 || n_heads % n_kv_heads) return;
     mh_job j = { isa, softmax, out, q, k, v, kv_t, out_stride, q_stride, kv_stride, kv_head_stride, n_heads,
                  n_heads / n_kv_heads, head_dim, nq, nk, 0, (nq + ATT_BLOCK_Q - 1) / ATT_BLOCK_Q, causal, q_offset,
-                 scale, NULL, NULL, NULL, 0 };
+                 scale, NULL, NULL, NULL, 0, 1, NULL };
     mh_alloc(&j, mv_pool_threads(pool));
     float *wide = j.scratch ? mh_widen(&j, pool) : NULL;
     if (j.kp) mv_pool_for(pool, n_kv_heads, mh_pack, &j);
-    if (isa && !j.kp && j.scratch) mv_pool_for(pool, n_kv_heads * nq, mh_item_grouped, &j);
-    else mv_pool_for(pool, n_heads * j.n_blocks, mh_item, &j);
+    if (isa && !j.kp && j.scratch) {
+        mh_split(&j, mv_pool_threads(pool));
+        mv_pool_for(pool, n_kv_heads * nq * j.splits, mh_item_grouped, &j);
+        if (j.splits > 1) mv_pool_for(pool, n_kv_heads * nq, mh_combine, &j);
+    } else
+        mv_pool_for(pool, n_heads * j.n_blocks, mh_item, &j);
+    free(j.part);
     free(j.kp);
     free(j.scratch);
     free(wide);

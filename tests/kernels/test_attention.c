@@ -104,14 +104,17 @@ static void reset_out(const att_case *c, att_bufs *b) {
 }
 
 /* Every ISA's kernels, the reference path and the dispatcher on K/V of dtype t (b's k/v or kh/vh). */
-static void run_case(const att_case *c, att_bufs *b, mv_dtype t, const isa_case *isas, int n_isas, mv_pool *pools[2]) {
+enum { N_POOLS = 3 }; /* no pool, 2 threads, and for decode 6 threads (more than (KV head, query) pairs) */
+
+static void run_case(const att_case *c, att_bufs *b, mv_dtype t, const isa_case *isas, int n_isas,
+                     mv_pool *pools[N_POOLS]) {
     const float scale = 1.f / sqrtf((float)c->d);
     const void *k = t == MV_F16 ? (const void *)b->kh : b->k, *v = t == MV_F16 ? (const void *)b->vh : b->v;
     reference(c, b, scale);
     char what[160];
     /* isas[0..n_isas) are the SIMD kernels; then the reference path (NULL) and the dispatcher. */
     for (int is = 0; is <= n_isas + 1; is++)
-        for (int th = is == n_isas; th < 2; th++) { /* the slow reference path only threaded */
+        for (int th = is == n_isas; th < (c->nq <= 3 ? N_POOLS : 2); th++) { /* the slow reference path only threaded */
             reset_out(c, b);
             if (is <= n_isas)
                 mv_attention_mh(is < n_isas ? isas[is].gemm : NULL, is < n_isas ? isas[is].softmax : NULL, pools[th],
@@ -125,12 +128,12 @@ static void run_case(const att_case *c, att_bufs *b, mv_dtype t, const isa_case 
                 mv_attention(pools[th], b->got, b->out_stride, b->q, b->q_stride, b->k, b->v, b->kv_stride,
                              c->n_heads, c->n_kv_heads, c->d, c->nq, c->nk, scale, c->causal, c->q_offset);
             snprintf(what, sizeof what, "attention %s %s %s threads=%d", c->name, t == MV_F16 ? "f16" : "f32",
-                     is < n_isas ? isas[is].name : is == n_isas ? "ref" : "dispatch", th + 1);
+                     is < n_isas ? isas[is].name : is == n_isas ? "ref" : "dispatch", mv_pool_threads(pools[th]));
             compare(what, c, b);
         }
 }
 
-static void test_case(const att_case *c, const isa_case *isas, int n_isas, mv_pool *pools[2]) {
+static void test_case(const att_case *c, const isa_case *isas, int n_isas, mv_pool *pools[N_POOLS]) {
     att_bufs b;
     bufs_init(&b, c);
     run_case(c, &b, MV_F32, isas, n_isas, pools);
@@ -190,6 +193,11 @@ int main(void) {
         { "gqa decode 16/2 d40 (two gemv blocks + 8-row tiles)", 16, 2, 40, 1, 300, 1, 299, 0 },
         { "cache decode 14/2 d64", 14, 2, 64, 1, 51, 1, 50, 70 },
         { "cache decode3 14/2 d64", 14, 2, 64, 3, 80, 1, 77, 96 },
+        /* long decode: with 6 threads each (KV head, query) pair's keys are cut into parts; the last
+         * case's first query sees 1 key, so one of its parts is empty */
+        { "llm long decode 14/2 d64", 14, 2, 64, 1, 1000, 1, 999, 0 },
+        { "cache long decode2 14/2 d64", 14, 2, 64, 2, 700, 1, 698, 720 },
+        { "cache decode2 early rows 14/2 d64", 14, 2, 64, 2, 600, 1, 0, 640 },
         { "cache prefill 14/2 d64", 14, 2, 64, 100, 100, 1, 0, 128 },
         { "cache prefill+cache 14/2 d64", 14, 2, 64, 37, 60, 1, 23, 61 },
         /* three chunks of keys (256) on a cache; the first query block's first rows see none of the third */
@@ -199,11 +207,12 @@ int main(void) {
     int n_isas = 0;
     if (cpu_has_avx2()) isas[n_isas++] = (isa_case){ "avx2", &mv_gemm_avx2, mv_softmax_avx2 };
     if (cpu_has_avx512()) isas[n_isas++] = (isa_case){ "avx512", &mv_gemm_avx512, mv_softmax_avx512 };
-    mv_pool *pools[2] = { NULL, mv_pool_create(2) };
+    mv_pool *pools[N_POOLS] = { NULL, mv_pool_create(2), mv_pool_create(6) };
     printf("kernels ISA in use: %s\n", mv_kernels_isa());
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) test_case(&cases[i], isas, n_isas, pools);
     test_stream();
     test_degenerate();
     mv_pool_free(pools[1]);
+    mv_pool_free(pools[2]);
     return mvt_done("test_attention");
 }
