@@ -6,8 +6,8 @@
  * register tiles against Kᵀ packed once per KV head (shared by every query block and every GQA head
  * of the group), an online softmax (running row maxima and sums, earlier outputs rescaled when the
  * maximum rises), O += P·V with V in contiguous rows per KV head; the rows are divided by their sums
- * at the end. Scores and outputs of a block stay in L1/L2 whatever the context: whole score rows
- * (32 queries × every key) spilled from L2 past ~2k keys and halved the rate at 3.4k.
+ * at the end. A block's scores and outputs stay in L1/L2 whatever the context (whole score rows of
+ * 32 queries × every key grew with it; the chunks measured 3–8% faster, docs/DESIGN-NOTES.md).
  * Few queries (decode): a plain softmax over all keys, read in place.
  * KV heads sit at any head stride (side by side in a row, or a cache's per-head blocks).
  * Scratch is allocated once per call. */
@@ -71,7 +71,7 @@ static size_t block_floats(int d) { return (size_t)ATT_BLOCK_Q * (ATT_BLOCK_K + 
 static void att_block(const mv_gemm_isa *isa, float *out, int out_stride, const float *q, int q_stride,
                       const float *kp, const float *v, int kv_stride, int rows, int nk, int d, float scale, int causal,
                       int q_offset, float *s) {
-    float *o = s + (size_t)ATT_BLOCK_Q * ATT_BLOCK_K, *pv = o + (size_t)ATT_BLOCK_Q * d;
+    float *o = s + (size_t)ATT_BLOCK_Q * ATT_BLOCK_K, *chunk_o = o + (size_t)ATT_BLOCK_Q * d;
     float mx[ATT_BLOCK_Q], sum[ATT_BLOCK_Q], rescale[ATT_BLOCK_Q];
     const int nr = isa->nr, keys = att_keys(rows - 1, nk, causal, q_offset);
     for (int m = 0; m < rows; m++) mx[m] = -INFINITY, sum[m] = 0.f;
@@ -92,10 +92,10 @@ static void att_block(const mv_gemm_isa *isa, float *out, int out_stride, const 
             }
             if (ck > imax(n, 0)) memset(row + imax(n, 0), 0, (size_t)(ck - imax(n, 0)) * sizeof *row);
         }
-        isa->pv(s, ATT_BLOCK_K, rows, v + (size_t)c0 * kv_stride, MV_F32, (size_t)kv_stride, ck, d, c0 ? pv : o, d);
+        isa->pv(s, ATT_BLOCK_K, rows, v + (size_t)c0 * kv_stride, MV_F32, (size_t)kv_stride, ck, d, c0 ? chunk_o : o, d);
         if (c0)
-            for (int m = 0; m < rows; m++)
-                for (int c = 0; c < d; c++) o[(size_t)m * d + c] = o[(size_t)m * d + c] * rescale[m] + pv[(size_t)m * d + c];
+            for (size_t m = 0; m < (size_t)rows; m++)
+                for (size_t c = 0; c < (size_t)d; c++) o[m * d + c] = o[m * d + c] * rescale[m] + chunk_o[m * d + c];
     }
     for (int m = 0; m < rows; m++) {
         const float inv = 1.f / sum[m];
@@ -228,6 +228,9 @@ static void mh_item(void *ctx, int item, int thread) {
     }
 }
 
+/* Part `item` of a split decode: group × d outputs, then group row maxima, then group row sums. */
+static float *split_part(const mh_job *j, int item) { return j->part + (size_t)item * j->group * (j->d + 2); }
+
 /* Decode (few queries): one item per (KV head, query) computes every GQA head of the group at once,
  * so the group's keys and values are read once per query rather than once per head — at long
  * contexts that read, not the arithmetic, is the cost. The group's query rows sit side by side
@@ -252,7 +255,7 @@ static void mh_item_grouped(void *ctx, int item, int thread) {
                    d);
         return;
     }
-    float *o = j->part + (size_t)item * j->group * (d + 2), *mx = o + (size_t)j->group * d, *sum = mx + j->group;
+    float *o = split_part(j, item), *mx = o + (size_t)j->group * d, *sum = mx + j->group;
     for (int r = 0; r < j->group; r++) mx[r] = -INFINITY, sum[r] = 0.f;
     if (cnt <= 0) { /* a part past a short causal row: nothing to add */
         memset(o, 0, (size_t)j->group * d * sizeof *o);
@@ -268,20 +271,17 @@ static void mh_combine(void *ctx, int unit, int thread) {
     (void)thread;
     const mh_job *j = ctx;
     const int n_kv = j->n_heads / j->group, g = unit % n_kv, i = unit / n_kv, d = j->d;
-    const size_t part_len = (size_t)j->group * (d + 2);
     for (int r = 0; r < j->group; r++) {
         float m = -INFINITY, total = 0.f;
-        for (int p = 0; p < j->splits; p++) {
-            const float *o = j->part + ((size_t)unit * j->splits + p) * part_len;
-            m = fmaxf(m, o[(size_t)j->group * d + r]);
-        }
+        for (int p = 0; p < j->splits; p++) m = fmaxf(m, split_part(j, unit * j->splits + p)[(size_t)j->group * d + r]);
         float *dst = j->out + (size_t)i * j->out_stride + ((size_t)g * j->group + r) * d;
         memset(dst, 0, (size_t)d * sizeof *dst);
         for (int p = 0; p < j->splits; p++) {
-            const float *o = j->part + ((size_t)unit * j->splits + p) * part_len, *mx = o + (size_t)j->group * d;
+            const float *o = split_part(j, unit * j->splits + p), *mx = o + (size_t)j->group * d;
+            const float *sum = mx + j->group;
             if (mx[r] == -INFINITY) continue; /* an empty part */
             const float w = expf(mx[r] - m);
-            total += w * mx[j->group + r];
+            total += w * sum[r];
             for (int c = 0; c < d; c++) dst[c] += w * o[(size_t)r * d + c];
         }
         for (int c = 0; c < d; c++) dst[c] /= total;
