@@ -352,7 +352,8 @@ static void qgemm_act_item(void *ctx, int item, int thread) {
 }
 
 /* No software prefetch of the next panel: issued in a burst, spread over the tiles, early or late, it
- * left the pack's share of the cycles unchanged (docs/DESIGN-NOTES.md). */
+ * left the pack's share of the cycles unchanged (docs/DESIGN-NOTES.md); a few blocks of lookahead
+ * inside the packer itself do help (quant_avx512.c). */
 static void qgemm_item(void *ctx, int item, int thread) {
     const qgemm_job *j = ctx;
     const mv_qgemv_isa *isa = j->isa;

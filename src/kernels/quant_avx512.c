@@ -189,6 +189,11 @@ static __m256i column_codes(const uint8_t *src, int q4) {
                             _mm_sub_epi8(_mm_and_si128(v, nib), eight));
 }
 
+/* The packer reads 16 weight rows side by side, 32 bytes a block from each, and mostly waits for
+ * them (the weights come from memory once per prompt pass); prefetching each row 4 blocks ahead took
+ * the pack from ~5% to ~3.8% of a Q8 prefill's samples (perf, 3 runs each). */
+enum { GEMM_PACK_LOOKAHEAD = 4 };
+
 /* Padding columns (beyond ncols) get zero codes and scales; their sums are never stored. */
 static void gemm_pack(const mv_matrix *w, int n0, int ncols, int b0, int nblk, void *panel) {
     const int nb = w->cols / MV_QBLOCK, q4 = w->qtype == MV_Q4;
@@ -204,6 +209,9 @@ static void gemm_pack(const mv_matrix *w, int n0, int ncols, int b0, int nblk, v
         }
         for (int bi = 0; bi < nblk; bi++) {
             uint8_t *dst = (uint8_t *)panel + (size_t)bi * GEMM_BLOCK_BYTES + 64 * h;
+            if (bi + GEMM_PACK_LOOKAHEAD < nblk) /* see GEMM_PACK_LOOKAHEAD */
+                for (int c = 0; c < cn; c++)
+                    _mm_prefetch((const char *)src[c] + (size_t)(bi + GEMM_PACK_LOOKAHEAD) * block_bytes, _MM_HINT_T0);
             __m512i a[8], out[8];
             for (int i = 0; i < 8; i++) {
                 const int c = 2 * i;
