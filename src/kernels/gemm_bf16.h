@@ -57,6 +57,12 @@ void mv_bf16_convert_avx512(uint16_t *xb, const float *x, int K, int Kp, int r0,
 /* K pairs [0, npairs) (a multiple of 16) of the 32 BF16 rows at w (row stride ldw elements; rows past
  * `rows` read as zeros) into a panel slice. */
 void mv_bf16_pack_avx512(const uint16_t *w, size_t ldw, int rows, int npairs, uint32_t *panel);
+/* Vᵀ of attention as panel slices straight from V's rows: rows [0, nk) of d values (dtype t, F32 or
+ * F16, `stride` elements apart) to panels of MV_BF16_NR head dimensions over nkp / 2 key pairs
+ * (panel p at panels + p·nkp·MV_BF16_NR / 2, element (pair, j) = bf16(V[2·pair][32p + j]) |
+ * bf16(V[2·pair + 1][32p + j]) << 16), zeros past nk and past d: what converting Vᵀ to BF16 and
+ * packing it gives, without the transpose. */
+void mv_bf16_pack_vt_avx512(const void *v, mv_dtype t, int stride, int nk, int d, int nkp, uint32_t *panels);
 /* The 16 K pairs [k, k + 32) (one quantization block; k a multiple of 32, inside K) of the 32 rows
  * from n0 of a Q8/Q4 matrix, dequantized to BF16 (rows past N read as zeros), into a panel slice at
  * its group k's place. */

@@ -130,6 +130,28 @@ void mv_bf16_pack_avx512(const uint16_t *w, size_t ldw, int rows, int npairs, ui
 }
 
 
+/* 16 values of V row `key` from column c (F32 or F16, lanes past d and keys past nk read as 0) as BF16
+ * in the low halves of 16 dwords. */
+static __m512i v_bf16_lanes(const void *v, mv_dtype t, int stride, int nk, int key, int c, int d) {
+    const __mmask16 m = key < nk ? lanes(d - c) : 0;
+    const size_t at = (size_t)(key < nk ? key : 0) * (size_t)stride + (size_t)c;
+    const __m512 f = t == MV_F16 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)v + at))
+                                 : _mm512_maskz_loadu_ps(m, (const float *)v + at);
+    return _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(f));
+}
+
+void mv_bf16_pack_vt_avx512(const void *v, mv_dtype t, int stride, int nk, int d, int nkp, uint32_t *panels) {
+    for (int n0 = 0; n0 < d; n0 += MV_BF16_NR) {
+        uint32_t *panel = panels + (size_t)n0 * (size_t)nkp / 2;
+        for (int kp = 0; kp < nkp / 2; kp++)
+            for (int h = 0; h < MV_BF16_NR; h += 16) {
+                const __m512i even = v_bf16_lanes(v, t, stride, nk, 2 * kp, n0 + h, d);
+                const __m512i odd = v_bf16_lanes(v, t, stride, nk, 2 * kp + 1, n0 + h, d);
+                _mm512_store_si512(panel + (size_t)kp * MV_BF16_NR + h, _mm512_or_si512(even, _mm512_slli_epi32(odd, 16)));
+            }
+    }
+}
+
 /* One quantized block (32 weights) of a row as 32 BF16 values: codes times the block's F16 scale in
  * FP32 (exact), then rounded to nearest even, as weight_bf16's scalar path does. */
 static void dequant_block_bf16(const mv_matrix *w, int row, int block, uint16_t *dst) {
