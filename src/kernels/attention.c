@@ -248,21 +248,23 @@ static void mh_item_grouped(void *ctx, int item, int thread) {
     const char *k = (const char *)kv_head(j, j->k, g) + first, *v = (const char *)kv_head(j, j->v, g) + first;
     const float *q = j->q + (size_t)i * j->q_stride + (size_t)h0 * d;
     float *s = j->scratch + (size_t)thread * j->scratch_len;
-    if (j->splits == 1) {
-        j->isa->gemv(q, j->group, d, k, j->kv_t, (size_t)j->kv_stride, 0, n, NULL, s, n);
-        for (int r = 0; r < j->group; r++) att_probs(s + (size_t)r * n, n, n, j->scale, j->softmax);
-        j->isa->pv(s, n, j->group, v, j->kv_t, (size_t)j->kv_stride, n, d, j->out + (size_t)i * j->out_stride + (size_t)h0 * d,
-                   d);
-        return;
-    }
-    float *o = split_part(j, item), *mx = o + (size_t)j->group * d, *sum = mx + j->group;
-    for (int r = 0; r < j->group; r++) mx[r] = -INFINITY, sum[r] = 0.f;
-    if (cnt <= 0) { /* a part past a short causal row: nothing to add */
-        memset(o, 0, (size_t)j->group * d * sizeof *o);
-        return;
+    float *o = j->out + (size_t)i * j->out_stride + (size_t)h0 * d, *mx = NULL, *sum = NULL;
+    if (j->splits > 1) { /* a part: unnormalized outputs with the rows' maxima and sums */
+        o = split_part(j, item);
+        mx = o + (size_t)j->group * d;
+        sum = mx + j->group;
+        for (int r = 0; r < j->group; r++) mx[r] = -INFINITY, sum[r] = 0.f;
+        if (cnt <= 0) { /* past a short causal row: nothing to add */
+            memset(o, 0, (size_t)j->group * d * sizeof *o);
+            return;
+        }
     }
     j->isa->gemv(q, j->group, d, k, j->kv_t, (size_t)j->kv_stride, 0, cnt, NULL, s, cnt);
-    for (int r = 0; r < j->group; r++) sum[r] = j->isa->softmax_chunk(s + (size_t)r * cnt, cnt, j->scale, &mx[r]);
+    for (int r = 0; r < j->group; r++) {
+        float *row = s + (size_t)r * cnt;
+        if (sum) sum[r] = j->isa->softmax_chunk(row, cnt, j->scale, &mx[r]);
+        else att_probs(row, cnt, cnt, j->scale, j->softmax); /* one part: normalized, straight to out */
+    }
     j->isa->pv(s, cnt, j->group, v, j->kv_t, (size_t)j->kv_stride, cnt, d, o, d);
 }
 

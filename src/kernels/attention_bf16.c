@@ -32,8 +32,7 @@ static void gather(float *dst, size_t ld, const void *src, mv_dtype t, int strid
     for (int i = 0; i < n; i++) {
         const void *at = (const char *)src + (size_t)i * (size_t)stride * es;
         float *row = dst + (size_t)i * ld;
-        if (t == MV_F32) memcpy(row, at, (size_t)d * sizeof *row);
-        else mv_to_f32(t, at, row, (size_t)d);
+        mv_to_f32(t, at, row, (size_t)d);
         memset(row + d, 0, (ld - (size_t)d) * sizeof *row);
     }
 }
