@@ -7,6 +7,7 @@
 
 #include "kernels/gemm_bf16.h"
 #include "kernels/quant.h"
+#include "kernels/transpose_avx512.h"
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -88,35 +89,6 @@ void mv_bf16_convert_avx512(uint16_t *xb, const float *x, int K, int Kp, int r0,
     }
 }
 
-/* r[i] = dword row i of a 16 × 16 block, transposed in place: unpacks of dwords and qwords within
- * 128-bit lanes, then two rounds of 128-bit lane shuffles. */
-static void transpose_16x16(__m512i r[16]) {
-    __m512i t[16];
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) {
-        r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
-        r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
-        r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
-        r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
-    }
-    /* r[4a + b] now holds, in 128-bit lane l, column 4l + b of rows 4a..4a+3 */
-    for (int i = 0; i < 4; i++) {
-        t[i] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0x88);      /* lanes 0, 2 of each */
-        t[i + 4] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0xDD);  /* lanes 1, 3 */
-        t[i + 8] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0x88);
-        t[i + 12] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0xDD);
-    }
-    for (int i = 0; i < 4; i++) {
-        r[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);       /* columns i, i + 8 */
-        r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xDD);
-        r[i + 4] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0x88);
-        r[i + 12] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0xDD);
-    }
-}
-
 void mv_bf16_pack_avx512(const uint16_t *w, size_t ldw, int rows, int npairs, uint32_t *panel) {
     for (int g = 0; g < npairs; g += 16)
         for (int h = 0; h < MV_BF16_NR / 16; h++) {
@@ -124,7 +96,7 @@ void mv_bf16_pack_avx512(const uint16_t *w, size_t ldw, int rows, int npairs, ui
             for (int i = 0; i < 16; i++)
                 r[i] = 16 * h + i < rows ? _mm512_loadu_si512(w + (size_t)(16 * h + i) * ldw + 2 * (size_t)g)
                                          : _mm512_setzero_si512();
-            transpose_16x16(r);
+            mv_transpose_16x16_epi32(r);
             for (int i = 0; i < 16; i++) _mm512_store_si512(panel + (size_t)(g + i) * MV_BF16_NR + 16 * h, r[i]);
         }
 }

@@ -53,40 +53,16 @@ static void transpose_8x8(__m256 r[8]) {
     }
 }
 
-/* The panels of pack_panels_generic (same values), 8 k × 8 columns at a time through a transpose
- * instead of one strided store per value: rows of a plain dtype are widened 8 at a time in place,
- * quantized rows dequantized a block at a time first. Panels of fewer than NR rows, and a k tail,
- * go the generic way. */
+/* pack_panels_square's square: 8 rows of 8 values, transposed. */
+static void pack_square(const void *const *rows, mv_dtype t, size_t at, float *dst, int nr) {
+    __m256 r[8];
+    for (int i = 0; i < 8; i++) r[i] = load_w(t, rows[i], (int)at, 8);
+    transpose_8x8(r);
+    for (int i = 0; i < 8; i++) _mm256_storeu_ps(dst + (size_t)i * nr, r[i]);
+}
+
 static void pack(const mv_matrix *w, int n0, int nrows, int k0, int kc, float *dst) {
-    const int whole = nrows / NR * NR, quantized = w->qtype != MV_Q_NONE;
-    const size_t es = mv_dtype_size(w->dtype);
-    const int step = quantized ? MV_QBLOCK : 8, kv = kc / step * step;
-    for (int j0 = 0; j0 < whole; j0 += NR) {
-        float *panel = dst + (size_t)j0 * kc;
-        for (int k = 0; k < kv; k += step) {
-            float block[NR][MV_QBLOCK]; /* quantized: NR rows of one block */
-            if (quantized)
-                for (int j = 0; j < NR; j++) mv_q_dequant(w, n0 + j0 + j, k0 + k, MV_QBLOCK, block[j]);
-            for (int kk = 0; kk < step; kk += 8)
-                for (int h = 0; h < NR; h += 8) {
-                    __m256 r[8];
-                    for (int i = 0; i < 8; i++) {
-                        const int n = n0 + j0 + h + i;
-                        r[i] = quantized ? _mm256_loadu_ps(block[h + i] + kk)
-                                         : load_w(w->dtype, (const char *)w->data + (size_t)n * (size_t)w->cols * es,
-                                                  k0 + k + kk, 8);
-                    }
-                    transpose_8x8(r);
-                    for (int i = 0; i < 8; i++) _mm256_storeu_ps(panel + (size_t)(k + kk + i) * NR + h, r[i]);
-                }
-        }
-        if (kv < kc) { /* the k tail of these rows: pack it alone, then place it */
-            float tail[NR * 8];
-            pack_panels_generic(w, n0 + j0, NR, k0 + kv, kc - kv, tail, NR);
-            memcpy(panel + (size_t)kv * NR, tail, (size_t)(kc - kv) * NR * sizeof *tail);
-        }
-    }
-    if (whole < nrows) pack_panels_generic(w, n0 + whole, nrows - whole, k0, kc, dst + (size_t)whole * kc, NR);
+    pack_panels_square(w, n0, nrows, k0, kc, dst, NR, 8, pack_square);
 }
 
 /* R rows of x against one panel of dtype t (f32 packed weights, or attention's V rows in place);

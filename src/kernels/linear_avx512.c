@@ -7,14 +7,11 @@
 
 #include "kernels/kernels_isa.h"
 #include "kernels/linear_pack.h"
+#include "kernels/transpose_avx512.h"
 
 #define INLINE static inline __attribute__((always_inline))
 
 enum { NR = 32, MR = 8, GEMV_NW = 4, GEMV_MX = 4 };
-
-static void pack(const mv_matrix *w, int n0, int nrows, int k0, int kc, float *dst) {
-    pack_panels_generic(w, n0, nrows, k0, kc, dst, NR);
-}
 
 static __mmask16 lanes(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
 
@@ -24,6 +21,19 @@ INLINE __m512 load_w(mv_dtype t, const void *row, int k, __mmask16 mk) {
     __m256i h = _mm256_maskz_loadu_epi16(mk, (const uint16_t *)row + k);
     if (t == MV_F16) return _mm512_cvtph_ps(h);
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* pack_panels_square's square: 16 rows of 16 values, transposed. The scalar pack (one strided store
+ * per weight) was ~10% of an f32 vision tile's samples and ~7.6% of an f32 prefill's. */
+static void pack_square(const void *const *rows, mv_dtype t, size_t at, float *dst, int nr) {
+    __m512i r[16];
+    for (int i = 0; i < 16; i++) r[i] = _mm512_castps_si512(load_w(t, rows[i], (int)at, 0xFFFF));
+    mv_transpose_16x16_epi32(r);
+    for (int i = 0; i < 16; i++) _mm512_storeu_si512(dst + (size_t)i * nr, r[i]);
+}
+
+static void pack(const mv_matrix *w, int n0, int nrows, int k0, int kc, float *dst) {
+    pack_panels_square(w, n0, nrows, k0, kc, dst, NR, 16, pack_square);
 }
 
 /* R rows of x against one panel of dtype t (f32 packed weights, or attention's V rows in place).

@@ -47,6 +47,48 @@ static inline void pack_panels_generic(const mv_matrix *w, int n0, int nrows, in
     }
 }
 
+/* One square of a transposing pack: rows[i] (i < W) hold W values of dtype t from element `at`
+ * (plain dtypes widened exactly; dequantized rows come as F32 at 0); they land transposed in
+ * dst[i·nr + j] (k row i, panel column j). W is the ISA's vector width in floats. */
+typedef void (*pack_square_fn)(const void *const *rows, mv_dtype t, size_t at, float *dst, int nr);
+
+/* The panels of pack_panels_generic (same values) W k × W columns at a time through a register
+ * transpose instead of one strided store per value: plain rows are widened in place, quantized rows
+ * dequantized a block at a time first. Panels of fewer than nr rows, and a k tail, go the generic way.
+ * nr is a multiple of W, and W divides MV_QBLOCK. */
+static inline __attribute__((always_inline)) void pack_panels_square(const mv_matrix *w, int n0, int nrows, int k0,
+                                                                     int kc, float *dst, const int nr, const int W,
+                                                                     pack_square_fn square) {
+    enum { MAX_NR = 32 };
+    const int whole = nr <= MAX_NR ? nrows / nr * nr : 0, quantized = w->qtype != MV_Q_NONE;
+    const size_t es = mv_dtype_size(w->dtype);
+    const int step = quantized ? MV_QBLOCK : W, kv = kc / step * step;
+    for (int j0 = 0; j0 < whole; j0 += nr) {
+        float *panel = dst + (size_t)j0 * kc;
+        float block[MAX_NR][MV_QBLOCK]; /* quantized: nr rows of one block */
+        const void *rows[MAX_NR];
+        for (int k = 0; k < kv; k += step) {
+            if (quantized)
+                for (int j = 0; j < nr; j++) {
+                    mv_q_dequant(w, n0 + j0 + j, k0 + k, MV_QBLOCK, block[j]);
+                    rows[j] = block[j];
+                }
+            else
+                for (int j = 0; j < nr; j++) rows[j] = (const char *)w->data + (size_t)(n0 + j0 + j) * (size_t)w->cols * es;
+            for (int kk = 0; kk < step; kk += W)
+                for (int h = 0; h < nr; h += W)
+                    square(rows + h, quantized ? MV_F32 : w->dtype, quantized ? (size_t)kk : (size_t)(k0 + k + kk),
+                           panel + (size_t)(k + kk) * nr + h, nr);
+        }
+        if (kv < kc) { /* the k tail of these rows: pack it alone, then place it */
+            float tail[MAX_NR * MV_QBLOCK];
+            pack_panels_generic(w, n0 + j0, nr, k0 + kv, kc - kv, tail, nr);
+            memcpy(panel + (size_t)kv * nr, tail, (size_t)(kc - kv) * nr * sizeof *tail);
+        }
+    }
+    if (whole < nrows) pack_panels_generic(w, n0 + whole, nrows - whole, k0, kc, dst + (size_t)whole * kc, nr);
+}
+
 /* out[rows, d] = P · V by register tiles of mr rows × nr columns; tile(…, t, …) computes one tile with
  * V rows of dtype t read in place. Each call names t as a constant, so an always-inline tile is
  * specialised per V dtype. */

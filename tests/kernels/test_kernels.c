@@ -76,11 +76,13 @@ static void test_linear(const isa_case *isas, int n_isas, mv_pool *pools[2]) {
             for (size_t ni = 0; ni < sizeof Ns / sizeof *Ns; ni++)
                 check_linear(isas, n_isas, pools, dts[di], Ks[ki], Ns[ni], Ms, (int)(sizeof Ms / sizeof *Ms), &worst,
                              &cases);
-    /* across the GEMM's blocks: k past one packed block (1024) and two, rows past one row block (512,
-     * cut evenly: 1025 rows are 3 × 342) */
+    /* across the GEMM's blocks: k past one packed block (1024) and two; with one column block the
+     * rows are cut into several row blocks (for balance), with 520 columns (9 blocks) all 1025 rows
+     * share one packed block */
     static const int long_Ms[] = { 523, 1025 }, long_Ks[] = { 1030, 2100 };
     for (size_t ki = 0; ki < 2; ki++)
         check_linear(isas, n_isas, pools, MV_BF16, long_Ks[ki], 37, long_Ms, 2, &worst, &cases);
+    check_linear(isas, n_isas, pools, MV_F16, 64, 520, long_Ms + 1, 1, &worst, &cases);
     printf("linear: %d cases, max relative error %.3g\n", cases, worst);
 }
 
