@@ -59,7 +59,9 @@ typedef void (*pack_square_fn)(const void *const *rows, mv_dtype t, size_t at, f
 static inline __attribute__((always_inline)) void pack_panels_square(const mv_matrix *w, int n0, int nrows, int k0,
                                                                      int kc, float *dst, const int nr, const int W,
                                                                      pack_square_fn square) {
-    enum { MAX_NR = 32 };
+    /* The pack reads nr weight rows side by side, each from memory once per product, and waited on
+     * them (its loads held most of its samples at ~4 GB/s): each row is prefetched this far ahead. */
+    enum { MAX_NR = 32, PACK_PREFETCH_BYTES = 512 };
     const int whole = nr <= MAX_NR ? nrows / nr * nr : 0, quantized = w->qtype != MV_Q_NONE;
     const size_t es = mv_dtype_size(w->dtype);
     const int step = quantized ? MV_QBLOCK : W, kv = kc / step * step;
@@ -74,7 +76,13 @@ static inline __attribute__((always_inline)) void pack_panels_square(const mv_ma
                     rows[j] = block[j];
                 }
             else
-                for (int j = 0; j < nr; j++) rows[j] = (const char *)w->data + (size_t)(n0 + j0 + j) * (size_t)w->cols * es;
+                for (int j = 0; j < nr; j++) {
+                    rows[j] = (const char *)w->data + (size_t)(n0 + j0 + j) * (size_t)w->cols * es;
+                    /* see PACK_PREFETCH_BYTES; once per cache line of each row */
+                    const size_t ahead = (size_t)(k0 + k) * es + PACK_PREFETCH_BYTES;
+                    if ((size_t)(k0 + k) * es % 64 < (size_t)W * es && ahead < (size_t)w->cols * es)
+                        __builtin_prefetch((const char *)rows[j] + ahead);
+                }
             for (int kk = 0; kk < step; kk += W)
                 for (int h = 0; h < nr; h += W)
                     square(rows + h, quantized ? MV_F32 : w->dtype, quantized ? (size_t)kk : (size_t)(k0 + k + kk),
