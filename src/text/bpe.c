@@ -93,18 +93,21 @@ static int spell_bytes(const bpe *b, const uint8_t *s, size_t n, mv_tbuf *out) {
  * (an added token such as "  " or "é") gives its own UTF-8 text. */
 static int bpe_token_bytes(const mv_tokenizer *tok, const char *s, size_t n, mv_tbuf *out) {
     const bpe *b = tok->impl;
-    size_t start = out->n, i = 0, len;
+    /* at most n bytes (one per code point), written in place: appended one at a time they were a
+     * tenth of loading a tokenizer */
+    if (mv_tbuf_reserve(out, n) != 0) return -1;
+    size_t i = 0, len, o = out->n;
     while (i < n) {
         uint32_t cp;
         if (mv_utf8_next((const uint8_t *)s + i, n - i, &len, &cp) != MV_UTF8_OK || cp >= 324 || b->cp_byte[cp] < 0)
             break;
-        uint8_t byte = (uint8_t)b->cp_byte[cp];
-        if (mv_tbuf_append(out, &byte, 1) != 0) return -1;
+        out->p[o++] = (char)(uint8_t)b->cp_byte[cp];
         i += len;
     }
-    if (i == n) return 0;
-    out->n = start;
-    return mv_tbuf_append(out, s, n);
+    if (i < n) return mv_tbuf_append(out, s, n); /* not a byte-level spelling: the text itself */
+    out->n = o;
+    out->p[o] = 0;
+    return 0;
 }
 
 /* ------------------------------------------------------------------ merges table */
@@ -136,16 +139,19 @@ static mv_status alloc_merges(bpe *b, size_t n_merges, mv_error *err) {
     free(b->mkey);
     free(b->mrank);
     free(b->mnew);
-    b->mkey = calloc(b->mcap, sizeof *b->mkey);
+    b->mkey = malloc(b->mcap * sizeof *b->mkey);
     b->mrank = malloc(b->mcap * sizeof *b->mrank);
     b->mnew = malloc(b->mcap * sizeof *b->mnew);
-    return (b->mkey && b->mrank && b->mnew) ? MV_OK : mv_set_error(err, MV_ERR_NOMEM, "out of memory");
+    if (!b->mkey || !b->mrank || !b->mnew) return mv_set_error(err, MV_ERR_NOMEM, "out of memory");
+    /* zeroed by writing: calloc's pages, read first by a probe, faulted twice (zero page, then copy) */
+    memset(b->mkey, 0, b->mcap * sizeof *b->mkey);
+    return MV_OK;
 }
 
-/* Merges as read, in rank order (index = rank), before the pair table is sized for them. */
+/* Merges resolved to ids, in rank order (index = rank), before the pair table is sized for them. */
 typedef struct merge_list {
     int32_t (*v)[3]; /* left id, right id, merged id */
-    size_t n, cap;
+    size_t n;
 } merge_list;
 
 /* The pair table over the list; a repeated pair takes the later rank, as HF does. */
@@ -161,61 +167,116 @@ static mv_status index_merges(bpe *b, const merge_list *ml, mv_error *err) {
     return rc;
 }
 
-/* Where a merge came from, formatted only for an error message: loading runs over ~150k merges. */
-typedef struct merge_loc {
-    const char *path, *what; /* what: "model.merges[%zu]" or "line %zu" */
-    size_t index;
-} merge_loc;
+/* Merges as read, before their tokens are looked up: both sides' bytes in text, and where each came
+ * from (formatted only for an error message: loading runs over ~150k merges). */
+typedef struct merge_text {
+    uint32_t left, n_left, right, n_right; /* offsets and lengths in text */
+    size_t where;                          /* merge index or line number, for `what` */
+} merge_text;
 
-static mv_status merge_error(mv_error *err, const merge_loc *at, const char *fmt, ...) {
-    char where[600], msg[400];
-    snprintf(where, sizeof where, "%s: ", at->path);
-    size_t n = strlen(where);
-    snprintf(where + n, sizeof where - n, at->what, at->index);
+typedef struct pending_merges {
+    const char *path, *what; /* what: "model.merges[%zu]" or "line %zu" */
+    merge_text *v;
+    size_t n, cap;
+    mv_tbuf text;
+} pending_merges;
+
+static void pending_free(pending_merges *pm) {
+    free(pm->v);
+    mv_tbuf_free(&pm->text);
+}
+
+static mv_status merge_error(mv_error *err, const pending_merges *pm, size_t where, const char *fmt, ...) {
+    char at[600], msg[400];
+    snprintf(at, sizeof at, "%s: ", pm->path);
+    size_t n = strlen(at);
+    snprintf(at + n, sizeof at - n, pm->what, where);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return mv_set_error(err, MV_ERR_FORMAT, "%s: %s", where, msg);
+    return mv_set_error(err, MV_ERR_FORMAT, "%s: %s", at, msg);
 }
 
-/* Append the merge "left right" (next rank) to the list. */
-static mv_status add_merge(const mv_tokenizer *tok, merge_list *ml, const char *l, size_t nl, const char *r,
-                           size_t nr, const merge_loc *at, mv_error *err) {
-    int32_t li = mv_strmap_get(&tok->by_str, l, nl), ri = mv_strmap_get(&tok->by_str, r, nr);
-    if (li < 0 || ri < 0)
-        return merge_error(err, at, "token \"%.*s\" not in the vocabulary",
-                           (int)(li < 0 ? (nl > 64 ? 64 : nl) : (nr > 64 ? 64 : nr)), li < 0 ? l : r);
-    char small[256], *cat = nl + nr <= sizeof small ? small : malloc(nl + nr);
-    if (!cat) return mv_set_error(err, MV_ERR_NOMEM, "out of memory");
-    memcpy(cat, l, nl);
-    memcpy(cat + nl, r, nr);
-    int32_t merged = mv_strmap_get(&tok->by_str, cat, nl + nr);
-    if (cat != small) free(cat);
-    if (merged < 0)
-        return merge_error(err, at, "merged token \"%.*s%.*s\" not in the vocabulary", (int)(nl > 64 ? 64 : nl), l,
-                           (int)(nr > 64 ? 64 : nr), r);
-    if (ml->n >= UINT32_MAX - 1) return merge_error(err, at, "too many merges");
-    if (ml->n == ml->cap) {
-        size_t cap = ml->cap ? ml->cap * 2 : 4096;
-        int32_t(*g)[3] = realloc(ml->v, cap * sizeof *g);
+/* Queue the merge "left right" (next rank). */
+static mv_status queue_merge(pending_merges *pm, const char *l, size_t nl, const char *r, size_t nr, size_t where,
+                             mv_error *err) {
+    if (pm->n >= UINT32_MAX - 1 || pm->text.n + nl + nr >= UINT32_MAX)
+        return merge_error(err, pm, where, "too many merges");
+    if (pm->n == pm->cap) {
+        size_t cap = pm->cap ? pm->cap * 2 : 4096;
+        merge_text *g = realloc(pm->v, cap * sizeof *g);
         if (!g) return mv_set_error(err, MV_ERR_NOMEM, "out of memory");
-        ml->v = g;
-        ml->cap = cap;
+        pm->v = g;
+        pm->cap = cap;
     }
-    ml->v[ml->n][0] = li;
-    ml->v[ml->n][1] = ri;
-    ml->v[ml->n][2] = merged;
-    ml->n++;
+    const uint32_t at = (uint32_t)pm->text.n;
+    if (mv_tbuf_append(&pm->text, l, nl) != 0 || mv_tbuf_append(&pm->text, r, nr) != 0)
+        return mv_set_error(err, MV_ERR_NOMEM, "out of memory");
+    pm->v[pm->n++] = (merge_text){ at, (uint32_t)nl, at + (uint32_t)nl, (uint32_t)nr, where };
     return MV_OK;
 }
 
 /* "left right" (exactly one space, as HF requires). */
-static mv_status add_merge_line(const mv_tokenizer *tok, merge_list *ml, const char *s, size_t n,
-                                const merge_loc *at, mv_error *err) {
+static mv_status queue_merge_line(pending_merges *pm, const char *s, size_t n, size_t where, mv_error *err) {
     const char *sp = memchr(s, ' ', n);
-    if (!sp || memchr(sp + 1, ' ', n - (size_t)(sp - s) - 1)) return merge_error(err, at, "expected \"left right\"");
-    return add_merge(tok, ml, s, (size_t)(sp - s), sp + 1, n - (size_t)(sp - s) - 1, at, err);
+    if (!sp || memchr(sp + 1, ' ', n - (size_t)(sp - s) - 1)) return merge_error(err, pm, where, "expected \"left right\"");
+    return queue_merge(pm, s, (size_t)(sp - s), sp + 1, n - (size_t)(sp - s) - 1, where, err);
+}
+
+/* Each merge's left, right and concatenated strings looked up in the vocabulary. One at a time these
+ * lookups waited on a cache miss each (~35% of loading a Qwen2 tokenizer): the keys of the merge
+ * MERGE_LOOKAHEAD ahead are hashed and their first slots prefetched. */
+enum { MERGE_LOOKAHEAD = 8 };
+
+static void hash_merge(const pending_merges *pm, size_t i, uint64_t h[3]) {
+    const merge_text *m = &pm->v[i];
+    const char *t = pm->text.p;
+    h[0] = mv_strmap_hash(t + m->left, m->n_left, NULL, 0);
+    h[1] = mv_strmap_hash(t + m->right, m->n_right, NULL, 0);
+    h[2] = mv_strmap_hash(t + m->left, m->n_left, t + m->right, m->n_right);
+}
+
+static mv_status resolve_merges(const mv_tokenizer *tok, const pending_merges *pm, merge_list *ml, mv_error *err) {
+    const mv_strmap *map = &tok->by_str;
+    ml->v = malloc((pm->n ? pm->n : 1) * sizeof *ml->v);
+    ml->n = 0;
+    if (!ml->v) return mv_set_error(err, MV_ERR_NOMEM, "out of memory");
+    uint64_t h[MERGE_LOOKAHEAD][3]; /* a ring: merge i's hashes at i % MERGE_LOOKAHEAD */
+    for (size_t i = 0; i < pm->n && i < MERGE_LOOKAHEAD; i++) hash_merge(pm, i, h[i]);
+    for (size_t i = 0; i < pm->n; i++) {
+        uint64_t hi[3];
+        memcpy(hi, h[i % MERGE_LOOKAHEAD], sizeof hi);
+        if (i + MERGE_LOOKAHEAD < pm->n) {
+            hash_merge(pm, i + MERGE_LOOKAHEAD, h[i % MERGE_LOOKAHEAD]);
+            for (int k = 0; k < 3; k++) mv_strmap_prefetch(map, h[i % MERGE_LOOKAHEAD][k]);
+        }
+        const merge_text *m = &pm->v[i];
+        const char *l = pm->text.p + m->left, *r = pm->text.p + m->right;
+        const size_t nl = m->n_left, nr = m->n_right;
+        const int32_t li = mv_strmap_get_h(map, hi[0], l, nl, NULL, 0), ri = mv_strmap_get_h(map, hi[1], r, nr, NULL, 0);
+        if (li < 0 || ri < 0)
+            return merge_error(err, pm, m->where, "token \"%.*s\" not in the vocabulary",
+                               (int)(li < 0 ? (nl > 64 ? 64 : nl) : (nr > 64 ? 64 : nr)), li < 0 ? l : r);
+        const int32_t merged = mv_strmap_get_h(map, hi[2], l, nl, r, nr);
+        if (merged < 0)
+            return merge_error(err, pm, m->where, "merged token \"%.*s%.*s\" not in the vocabulary",
+                               (int)(nl > 64 ? 64 : nl), l, (int)(nr > 64 ? 64 : nr), r);
+        ml->v[ml->n][0] = li;
+        ml->v[ml->n][1] = ri;
+        ml->v[ml->n][2] = merged;
+        ml->n++;
+    }
+    return MV_OK;
+}
+
+/* The queued merges looked up and indexed. */
+static mv_status finish_merges(mv_tokenizer *tok, const pending_merges *pm, mv_error *err) {
+    merge_list ml = {0};
+    mv_status rc = resolve_merges(tok, pm, &ml, err);
+    if (rc == MV_OK) rc = index_merges(tok->impl, &ml, err);
+    free(ml.v);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ pre-tokenizer */
@@ -545,7 +606,8 @@ static mv_status json_syntax_error(mv_error *err, const char *path, const char *
     return mv_set_error(err, MV_ERR_FORMAT, "%s: not valid JSON (error near byte %zu)", path, (size_t)(at - text));
 }
 
-/* The vocabulary object {"token": id, ...} in v of the file text at path (v.p NULL: absent). */
+/* The vocabulary object {"token": id, ...} in v of the file text at path (v.p NULL: absent): parsed
+ * first, then set in one pass (mv_tok_set_tokens). */
 static mv_status load_vocab_text(mv_tokenizer *tok, const char *text, mv_json_span v, const char *path,
                                  const char *where, mv_error *err) {
     mv_json_iter it;
@@ -553,13 +615,15 @@ static mv_status load_vocab_text(mv_tokenizer *tok, const char *text, mv_json_sp
         return mv_set_error(err, MV_ERR_FORMAT, "%s missing or not an object", where);
     const size_t span = (size_t)(v.end - v.p);
     if (mv_tok_reserve(tok, span / 16, span / 2) != 0) return mv_set_error(err, MV_ERR_NOMEM, "out of memory");
-    mv_tbuf scratch = {0};
-    mv_status rc = MV_OK;
-    int r;
+    mv_tbuf scratch = {0}, spellings = {0};
+    mv_tok_entry *entries = NULL;
+    size_t n = 0, cap = 0;
+    mv_status rc = mv_tbuf_reserve(&spellings, span) == 0 ? MV_OK : mv_set_error(err, MV_ERR_NOMEM, "out of memory");
+    int r = 0;
     while (rc == MV_OK && (r = mv_json_iter_next(&it)) == 1) {
         const char *s;
-        size_t n;
-        const char *after = mv_json_string(it.p, it.end, &scratch, &s, &n);
+        size_t len;
+        const char *after = mv_json_string(it.p, it.end, &scratch, &s, &len);
         if (after) it.p = after;
         if (!after || mv_json_iter_colon(&it) != 0) {
             rc = json_syntax_error(err, path, text, it.p);
@@ -568,12 +632,28 @@ static mv_status load_vocab_text(mv_tokenizer *tok, const char *text, mv_json_sp
         double id = -1;
         after = mv_json_number(it.p, it.end, &id);
         if (!after || id < 0 || id > INT32_MAX - 2 || id != (double)(int32_t)id) {
-            rc = mv_set_error(err, MV_ERR_FORMAT, "%s[\"%.*s\"]: not a valid token id", where, (int)(n > 64 ? 64 : n), s);
+            rc = mv_set_error(err, MV_ERR_FORMAT, "%s[\"%.*s\"]: not a valid token id", where, (int)(len > 64 ? 64 : len), s);
             break;
         }
         it.p = after;
-        rc = mv_tok_set_token(tok, (int32_t)id, s, n, where, err);
+        if (n == cap) {
+            cap = cap ? cap * 2 : 4096;
+            mv_tok_entry *g = realloc(entries, cap * sizeof *g);
+            if (!g) {
+                rc = mv_set_error(err, MV_ERR_NOMEM, "out of memory");
+                break;
+            }
+            entries = g;
+        }
+        if (len >= UINT32_MAX || mv_tbuf_append(&spellings, s, len) != 0) {
+            rc = mv_set_error(err, MV_ERR_NOMEM, "%s: out of memory", where);
+            break;
+        }
+        entries[n++] = (mv_tok_entry){ (int32_t)id, (uint32_t)len, spellings.n - len };
     }
+    if (rc == MV_OK) rc = mv_tok_set_tokens(tok, entries, n, spellings.p, where, err);
+    free(entries);
+    mv_tbuf_free(&spellings);
     mv_tbuf_free(&scratch);
     if (rc != MV_OK) return rc;
     if (r != 0 || it.p != v.end) return json_syntax_error(err, path, text, it.p);
@@ -607,27 +687,26 @@ static mv_status load_merges_text(mv_tokenizer *tok, const char *text, mv_json_s
     mv_json_iter it;
     if (!v.p || mv_json_iter_begin(&it, v.p, v.end, '[') != 0)
         return mv_set_error(err, MV_ERR_FORMAT, "%s: model.merges missing or not an array", path);
-    merge_list ml = {0};
+    pending_merges pm = { path, "model.merges[%zu]", NULL, 0, 0, {0} };
     mv_tbuf scratch[2] = {{0}, {0}};
-    mv_status rc = MV_OK;
-    int r;
-    while (rc == MV_OK && (r = mv_json_iter_next(&it)) == 1) {
-        const merge_loc at = { path, "model.merges[%zu]", ml.n };
+    mv_status rc = mv_tbuf_reserve(&pm.text, (size_t)(v.end - v.p)) == 0 ? MV_OK : mv_set_error(err, MV_ERR_NOMEM, "out of memory");
+    int r = 0;
+    for (size_t index = 0; rc == MV_OK && (r = mv_json_iter_next(&it)) == 1; index++) {
         const char *side[2], *after;
         size_t len[2];
         if (*it.p == '"' && (after = mv_json_string(it.p, it.end, &scratch[0], &side[0], &len[0])))
-            rc = add_merge_line(tok, &ml, side[0], len[0], &at, err);
+            rc = queue_merge_line(&pm, side[0], len[0], index, err);
         else if (*it.p == '[' && (after = read_merge_pair(it.p, it.end, scratch, side, len)))
-            rc = add_merge(tok, &ml, side[0], len[0], side[1], len[1], &at, err);
+            rc = queue_merge(&pm, side[0], len[0], side[1], len[1], index, err);
         else if ((after = mv_json_skip(it.p, it.end, NULL)))
-            rc = merge_error(err, &at, "expected \"left right\" or [left, right]");
+            rc = merge_error(err, &pm, index, "expected \"left right\" or [left, right]");
         else
             rc = json_syntax_error(err, path, text, it.p);
         it.p = after;
     }
     if (rc == MV_OK && (r != 0 || it.p != v.end)) rc = json_syntax_error(err, path, text, it.p);
-    if (rc == MV_OK) rc = index_merges(tok->impl, &ml, err);
-    free(ml.v);
+    if (rc == MV_OK) rc = finish_merges(tok, &pm, err);
+    pending_free(&pm);
     mv_tbuf_free(&scratch[0]);
     mv_tbuf_free(&scratch[1]);
     return rc;
@@ -681,22 +760,19 @@ static mv_status load_merges_txt(mv_tokenizer *tok, const char *path, mv_error *
     size_t len;
     char *text = mv_read_file(path, MAX_VOCAB_FILE, &len, err);
     if (!text) return err ? err->code : MV_ERR_IO;
-    merge_list ml = {0};
-    mv_status rc = MV_OK;
+    pending_merges pm = { path, "line %zu", NULL, 0, 0, {0} };
+    mv_status rc = mv_tbuf_reserve(&pm.text, len) == 0 ? MV_OK : mv_set_error(err, MV_ERR_NOMEM, "out of memory");
     size_t line_no = 0;
     for (char *p = text, *end = text + len; p < end && rc == MV_OK; line_no++) {
         char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
         if (n && p[n - 1] == '\r') n--;
-        if (n && !(line_no == 0 && n >= 8 && memcmp(p, "#version", 8) == 0)) {
-            const merge_loc at = { path, "line %zu", line_no + 1 };
-            rc = add_merge_line(tok, &ml, p, n, &at, err);
-        }
+        if (n && !(line_no == 0 && n >= 8 && memcmp(p, "#version", 8) == 0)) rc = queue_merge_line(&pm, p, n, line_no + 1, err);
         p = nl ? nl + 1 : end;
     }
     free(text);
-    if (rc == MV_OK) rc = index_merges(tok->impl, &ml, err);
-    free(ml.v);
+    if (rc == MV_OK) rc = finish_merges(tok, &pm, err);
+    pending_free(&pm);
     return rc;
 }
 

@@ -25,4 +25,15 @@ int mv_strmap_reserve(mv_strmap *m, size_t n, size_t key_bytes);
 int32_t mv_strmap_get(const mv_strmap *m, const char *key, size_t n);
 void mv_strmap_free(mv_strmap *m);
 
+/* Batches of lookups or inserts (a vocabulary, its merges) wait on cache misses one key at a time;
+ * hashing a few keys ahead and prefetching their first slots overlaps the misses. */
+/* The hash of the key a‖b (b may be empty: NULL, 0). */
+uint64_t mv_strmap_hash(const char *a, size_t na, const char *b, size_t nb);
+/* Pulls the first slot a key of hash h probes into the cache. */
+void mv_strmap_prefetch(const mv_strmap *m, uint64_t h);
+/* mv_strmap_get of the key a‖b, h its mv_strmap_hash. */
+int32_t mv_strmap_get_h(const mv_strmap *m, uint64_t h, const char *a, size_t na, const char *b, size_t nb);
+/* mv_strmap_put, h the key's mv_strmap_hash. */
+int mv_strmap_put_h(mv_strmap *m, uint64_t h, const char *key, size_t n, int32_t val);
+
 #endif

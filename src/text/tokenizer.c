@@ -64,18 +64,43 @@ int mv_tok_reserve(mv_tokenizer *tok, size_t n_tokens, size_t n_bytes) {
     return mv_tbuf_reserve(&tok->strs, n_bytes);
 }
 
-mv_status mv_tok_set_token(mv_tokenizer *tok, int32_t id, const char *s, size_t n, const char *where,
-                           mv_error *err) {
+/* mv_tok_set_token with the spelling's mv_strmap_hash. */
+static mv_status set_token_h(mv_tokenizer *tok, int32_t id, const char *s, size_t n, uint64_t h, const char *where,
+                             mv_error *err) {
     if (id < 0 || id >= INT32_MAX - 1)
         return mv_set_error(err, MV_ERR_FORMAT, "%s: token id %ld out of range", where, (long)id);
     if (tok->strs.n > UINT32_MAX - n - 1)
         return mv_set_error(err, MV_ERR_FORMAT, "%s: vocabulary strings too large", where);
-    if (grow_table(tok, (size_t)id + 1) != 0 || mv_strmap_put(&tok->by_str, s, n, id) != 0)
+    if (grow_table(tok, (size_t)id + 1) != 0 || mv_strmap_put_h(&tok->by_str, h, s, n, id) != 0)
         return mv_set_error(err, MV_ERR_NOMEM, "%s: out of memory", where);
     tok->str_off[id] = (uint32_t)tok->strs.n;
     tok->str_len[id] = (uint32_t)n;
     if (mv_tbuf_append(&tok->strs, s, n) != 0) return mv_set_error(err, MV_ERR_NOMEM, "out of memory");
     if (id >= tok->n_vocab) tok->n_vocab = id + 1;
+    return MV_OK;
+}
+
+mv_status mv_tok_set_token(mv_tokenizer *tok, int32_t id, const char *s, size_t n, const char *where,
+                           mv_error *err) {
+    return set_token_h(tok, id, s, n, mv_strmap_hash(s, n, NULL, 0), where, err);
+}
+
+enum { SET_LOOKAHEAD = 8 }; /* entries hashed and prefetched ahead of the one inserted */
+
+mv_status mv_tok_set_tokens(mv_tokenizer *tok, const mv_tok_entry *e, size_t n, const char *text, const char *where,
+                            mv_error *err) {
+    uint64_t h[SET_LOOKAHEAD]; /* a ring: the hash of entry i sits at i % SET_LOOKAHEAD */
+    for (size_t i = 0; i < n && i < SET_LOOKAHEAD; i++) h[i] = mv_strmap_hash(text + e[i].off, e[i].len, NULL, 0);
+    for (size_t i = 0; i < n; i++) {
+        const uint64_t hi = h[i % SET_LOOKAHEAD];
+        const size_t next = i + SET_LOOKAHEAD;
+        if (next < n) {
+            h[i % SET_LOOKAHEAD] = mv_strmap_hash(text + e[next].off, e[next].len, NULL, 0);
+            mv_strmap_prefetch(&tok->by_str, h[i % SET_LOOKAHEAD]);
+        }
+        mv_status rc = set_token_h(tok, e[i].id, text + e[i].off, e[i].len, hi, where, err);
+        if (rc != MV_OK) return rc;
+    }
     return MV_OK;
 }
 

@@ -78,6 +78,17 @@ int mv_tok_reserve(mv_tokenizer *tok, size_t n_tokens, size_t n_bytes);
 /* Record token string s as the spelling of id (grows the table). */
 mv_status mv_tok_set_token(mv_tokenizer *tok, int32_t id, const char *s, size_t n, const char *where,
                            mv_error *err);
+/* A vocabulary entry for mv_tok_set_tokens: the spelling of id at [off, off + len) of a text. */
+typedef struct mv_tok_entry {
+    int32_t id;
+    uint32_t len;
+    size_t off;
+} mv_tok_entry;
+/* mv_tok_set_token for each entry in order, its spelling in text; `where` names the vocabulary in
+ * messages. One token at a time, the map insertions waited on a cache miss each: this pass hashes
+ * ahead and prefetches. */
+mv_status mv_tok_set_tokens(mv_tokenizer *tok, const mv_tok_entry *e, size_t n, const char *text, const char *where,
+                            mv_error *err);
 /* Parse one added-token object ({"id"?, "content", "special", "lstrip", ...}); id < 0 means read "id". */
 mv_status mv_tok_parse_added(mv_tokenizer *tok, const cJSON *obj, int32_t id, const char *where,
                              mv_error *err);
