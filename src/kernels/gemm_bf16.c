@@ -224,7 +224,7 @@ static void convert_item(void *ctx, int item, int thread) {
     int r0 = item * CONVERT_ROWS, rend = r0 + CONVERT_ROWS < r->Mp ? r0 + CONVERT_ROWS : r->Mp;
     int r1 = rend < r->job.M ? rend : r->job.M;
     if (r0 < r1) {
-        if (r->use_simd_convert) mv_bf16_convert_avx512(xb, r->x, K, Kp, r0, r1);
+        if (r->use_simd_convert) mv_bf16_convert_avx512(xb, r->x, (size_t)K, K, Kp, r0, r1);
         else convert_ref(xb, r->x, K, Kp, r0, r1);
     }
     int z0 = r1 > r0 ? r1 : r0;

@@ -52,8 +52,9 @@ int mv_attention_bf16_with(mv_bf16_block_fn block, mv_pool *pool, float *out, in
 
 int mv_bf16_block_avx512(const mv_bf16_job *j, int m0, int m1, const uint32_t *panel, int n0, int k0, int kc);
 int mv_bf16_block_amx(const mv_bf16_job *j, int m0, int m1, const uint32_t *panel, int n0, int k0, int kc);
-/* x rows [r0, r1) of [M, K] to BF16 (round to nearest even) into xb rows of Kp, zero padded. */
-void mv_bf16_convert_avx512(uint16_t *xb, const float *x, int K, int Kp, int r0, int r1);
+/* x rows [r0, r1) (ldx floats apart, K used) to BF16 (round to nearest even) into xb rows of Kp, zero
+ * padded. */
+void mv_bf16_convert_avx512(uint16_t *xb, const float *x, size_t ldx, int K, int Kp, int r0, int r1);
 /* K pairs [0, npairs) (a multiple of 16) of the 32 BF16 rows at w (row stride ldw elements; rows past
  * `rows` read as zeros) into a panel slice. */
 void mv_bf16_pack_avx512(const uint16_t *w, size_t ldw, int rows, int npairs, uint32_t *panel);

@@ -77,9 +77,9 @@ int mv_bf16_block_avx512(const mv_bf16_job *j, int m0, int m1, const uint32_t *p
     return 1;
 }
 
-void mv_bf16_convert_avx512(uint16_t *xb, const float *x, int K, int Kp, int r0, int r1) {
+void mv_bf16_convert_avx512(uint16_t *xb, const float *x, size_t ldx, int K, int Kp, int r0, int r1) {
     for (int r = r0; r < r1; r++) {
-        const float *src = x + (size_t)r * K;
+        const float *src = x + (size_t)r * ldx;
         uint16_t *dst = xb + (size_t)r * Kp;
         for (int k = 0; k < Kp; k += 32) { /* lanes past K load as 0, which is BF16 0 */
             const __m512 lo = _mm512_maskz_loadu_ps(lanes(K - k), src + k);
