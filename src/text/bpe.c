@@ -148,7 +148,9 @@ static mv_status alloc_merges(bpe *b, size_t n_merges, mv_error *err) {
     return MV_OK;
 }
 
-/* Merges resolved to ids, in rank order (index = rank), before the pair table is sized for them. */
+/* Merges resolved to ids, in rank order (index = rank), before they go into the pair table. Inserting
+ * each merge as it is resolved, without this list, loaded ~20% slower: the table's probes then sit
+ * between the vocabulary lookups instead of running as one pass of independent misses. */
 typedef struct merge_list {
     int32_t (*v)[3]; /* left id, right id, merged id */
     size_t n;

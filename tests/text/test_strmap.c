@@ -55,7 +55,8 @@ int main(void) {
             CHECK(h == mv_strmap_hash(key, n, NULL, 0), "hash of key %d split at %zu differs", i, cut);
             CHECK(mv_strmap_get_h(&m, h, key, cut, key + cut, n - cut) == i, "two-part get %d at %zu", i, cut);
         }
-        CHECK(mv_strmap_get(&m, key, n + 1) == -1 || n + 1 > sizeof key, "key %d plus a byte found", i);
+        key[n] = 'z'; /* no key has a 'z' */
+        CHECK(mv_strmap_get(&m, key, n + 1) == -1, "key %d plus a byte found", i);
         if (n > 1) CHECK(mv_strmap_get(&m, key, n - 1) != i, "key %d minus a byte finds it", i);
     }
     CHECK(mv_strmap_get(&m, "", 0) == 77, "empty key");
