@@ -99,31 +99,58 @@ INLINE __m512i load_pair_q8(const uint8_t *p, int single) {
     return _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80));
 }
 
-/* Q8 weight row n against R activation rows into acc[r]: a pair of blocks per 64-byte load. */
-INLINE void row_q8(const mv_matrix *w, const char *acts, size_t stride, int n, const int R, __m512 *acc) {
-    const int K = w->cols, nb = K / MV_QBLOCK, np = (nb + 1) / 2;
-    /* lane → block-within-pair of the layout; +2 per pair walks the 16 loaded scales */
-    const __m512i base = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-    const __m512i two = _mm512_set1_epi32(2);
-    const uint8_t *codes = (const uint8_t *)w->data + (size_t)n * K;
+/* Q8: the pair of blocks at blk (blk even) against R activation rows, into acc[r]; wl: each lane's
+ * weight scale. */
+INLINE void step_q8(const uint8_t *codes, int blk, int nb, const char *acts, size_t stride, const int R, __m512 wl,
+                    __m512 *acc) {
+    const size_t p = (size_t)blk / 2, np = (size_t)(nb + 1) / 2;
+    const __m512i wv = load_pair_q8(codes + p * 64, blk + 1 >= nb);
+    for (int r = 0; r < R; r++) {
+        const int8_t *xq = (const int8_t *)(acts + (size_t)r * stride);
+        const int32_t *corr = (const int32_t *)(xq + np * 64);
+        const float *dxl = (const float *)(corr + np * 16);
+        const __m512i s = _mm512_dpbusd_epi32(_mm512_load_si512(corr + p * 16), wv, _mm512_load_si512(xq + p * 64));
+        const __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_load_ps(dxl + p * 16));
+        acc[r] = _mm512_fmadd_ps(f, wl, acc[r]);
+    }
+}
+
+/* Q4: the quad of blocks at blk (a multiple of 4) in one 64-byte load (the quad layout above); the
+ * blocks of a last partial quad read as zeros. */
+INLINE void step_q4(const uint8_t *codes, int blk, int nb, const char *acts, size_t stride, const int R, __m512 wl,
+                    __m512 *acc) {
+    const size_t q = (size_t)blk / 4;
+    const __mmask64 have = nb - blk >= 4 ? ~0ull : (1ull << (16 * (nb - blk))) - 1;
+    const __m512i nibble = _mm512_set1_epi8(0x0F), v = _mm512_maskz_loadu_epi8(have, codes + q * 64);
+    const __m512i lo = _mm512_and_si512(v, nibble), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
+    for (int r = 0; r < R; r++) {
+        const char *quad = acts + (size_t)r * stride + q * Q4_QUAD_BYTES;
+        __m512i s = _mm512_dpbusd_epi32(_mm512_load_si512(quad + 128), lo, _mm512_load_si512(quad));
+        s = _mm512_dpbusd_epi32(s, hi, _mm512_load_si512(quad + 64));
+        const __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_load_ps((const float *)(quad + 192)));
+        acc[r] = _mm512_fmadd_ps(f, wl, acc[r]);
+    }
+}
+
+/* Weight row n against R activation rows into acc[r], a step (Q8: 2 blocks, Q4: 4) at a time. The
+ * F16 scales are widened 16 blocks at a time; idx maps each lane to its block within the step and
+ * advances by a step's blocks. */
+INLINE void row_q(const mv_matrix *w, const char *acts, size_t stride, int n, const int R, const int q4, __m512 *acc) {
+    const int K = w->cols, nb = K / MV_QBLOCK, step = q4 ? 4 : 2;
+    const __m512i base = q4 ? _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0)
+                            : _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i advance = _mm512_set1_epi32(step);
+    const uint8_t *codes = (const uint8_t *)w->data + (size_t)n * (q4 ? (size_t)K / 2 : (size_t)K);
     const char *sc = (const char *)w->scales + (size_t)n * (size_t)nb * 2; /* may be unaligned */
     for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
     for (int b0 = 0; b0 < nb; b0 += 16) {
         const int nbk = nb - b0 < 16 ? nb - b0 : 16;
         const __m512 dw = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask16(nbk), sc + 2 * b0));
         __m512i idx = base;
-        for (int blk = b0; blk < b0 + nbk; blk += 2, idx = _mm512_add_epi32(idx, two)) {
-            const size_t p = (size_t)blk / 2;
-            const __m512i wv = load_pair_q8(codes + p * 64, blk + 1 >= nb);
+        for (int blk = b0; blk < b0 + nbk; blk += step, idx = _mm512_add_epi32(idx, advance)) {
             const __m512 wl = _mm512_permutexvar_ps(idx, dw);
-            for (int r = 0; r < R; r++) {
-                const int8_t *xq = (const int8_t *)(acts + (size_t)r * stride);
-                const int32_t *corr = (const int32_t *)(xq + (size_t)np * 64);
-                const float *dxl = (const float *)(corr + (size_t)np * 16);
-                const __m512i s = _mm512_dpbusd_epi32(_mm512_load_si512(corr + p * 16), wv, _mm512_load_si512(xq + p * 64));
-                const __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_load_ps(dxl + p * 16));
-                acc[r] = _mm512_fmadd_ps(f, wl, acc[r]);
-            }
+            if (q4) step_q4(codes, blk, nb, acts, stride, R, wl, acc);
+            else step_q8(codes, blk, nb, acts, stride, R, wl, acc);
         }
     }
 }
@@ -136,41 +163,6 @@ INLINE __m128 reduce4(const __m512 acc[4]) {
     const __m512 abcd = _mm512_add_ps(_mm512_shuffle_ps(ab, cd, 0x44), _mm512_shuffle_ps(ab, cd, 0xEE));
     const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(abcd), _mm512_extractf32x8_ps(abcd, 1));
     return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-}
-
-/* Q4 weight row n against R activation rows into acc[r]: four blocks per 64-byte load (the quad
- * layout above); a last partial quad reads zeros. */
-INLINE void row_q4(const mv_matrix *w, const char *acts, size_t stride, int n, const int R, __m512 *acc) {
-    const int K = w->cols, nb = K / MV_QBLOCK;
-    const __m512i base = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-    const __m512i four = _mm512_set1_epi32(4), nibble = _mm512_set1_epi8(0x0F);
-    const uint8_t *codes = (const uint8_t *)w->data + (size_t)n * (size_t)K / 2;
-    const char *sc = (const char *)w->scales + (size_t)n * (size_t)nb * 2; /* may be unaligned */
-    for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
-    for (int b0 = 0; b0 < nb; b0 += 16) {
-        const int nbk = nb - b0 < 16 ? nb - b0 : 16;
-        const __m512 dw = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask16(nbk), sc + 2 * b0));
-        __m512i idx = base;
-        for (int blk = b0; blk < b0 + nbk; blk += 4, idx = _mm512_add_epi32(idx, four)) {
-            const size_t q = (size_t)blk / 4;
-            const __mmask64 have = nb - blk >= 4 ? ~0ull : (1ull << (16 * (nb - blk))) - 1;
-            const __m512i v = _mm512_maskz_loadu_epi8(have, codes + q * 64);
-            const __m512i lo = _mm512_and_si512(v, nibble), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
-            const __m512 wl = _mm512_permutexvar_ps(idx, dw);
-            for (int r = 0; r < R; r++) {
-                const char *quad = acts + (size_t)r * stride + q * Q4_QUAD_BYTES;
-                __m512i s = _mm512_dpbusd_epi32(_mm512_load_si512(quad + 128), lo, _mm512_load_si512(quad));
-                s = _mm512_dpbusd_epi32(s, hi, _mm512_load_si512(quad + 64));
-                const __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_load_ps((const float *)(quad + 192)));
-                acc[r] = _mm512_fmadd_ps(f, wl, acc[r]);
-            }
-        }
-    }
-}
-
-INLINE void row_q(const mv_matrix *w, const char *acts, size_t stride, int n, const int R, const int q4, __m512 *acc) {
-    if (q4) row_q4(w, acts, stride, n, R, acc);
-    else row_q8(w, acts, stride, n, R, acc);
 }
 
 /* Weight rows are taken four at a time, one after another, their sums kept apart until one
