@@ -61,12 +61,41 @@ INLINE __m256 weight_scales8(const char *sc, int b, int n) {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
 }
 
+/* Q4: the pair of blocks at blk (even; a last single block reads zeros past it) into acc[r]; s8[r]:
+ * the scale products of the group of 8 blocks blk belongs to, idx: each lane's block among them. */
+INLINE void step_q4(const uint8_t *codes, int blk, int single, const char *acts, size_t stride, const int R,
+                    const __m256 *s8, __m256i idx, __m256 *acc) {
+    const __m256i nib = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    const uint8_t *src = codes + (size_t)blk * 16;
+    const __m256i v = single ? _mm256_inserti128_si256(_mm256_setzero_si256(), _mm_loadu_si128((const __m128i *)src), 0)
+                             : _mm256_loadu_si256((const __m256i *)src);
+    const __m256i lo = _mm256_and_si256(v, nib), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
+    for (int r = 0; r < R; r++) {
+        const int8_t *x = (const int8_t *)(acts + (size_t)r * stride) + (size_t)blk / 2 * 64;
+        const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_load_si256((const __m256i *)x)),
+                                             _mm256_maddubs_epi16(hi, _mm256_load_si256((const __m256i *)(x + 32))));
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones)), _mm256_permutevar8x32_ps(s8[r], idx),
+                                 acc[r]);
+    }
+}
+
+/* Q8: block blk into acc[r], its scale products in lane `lane` of s8[r]. */
+INLINE void step_q8(const uint8_t *codes, int blk, const char *acts, size_t stride, const int R, const __m256 *s8,
+                    int lane, __m256 *acc) {
+    const __m256i wv = _mm256_loadu_si256((const __m256i *)(codes + (size_t)blk * 32)), u = _mm256_abs_epi8(wv);
+    const __m256i at = _mm256_set1_epi32(lane);
+    for (int r = 0; r < R; r++) {
+        const __m256i x = _mm256_loadu_si256((const __m256i *)((const int8_t *)(acts + (size_t)r * stride) + (size_t)blk * 32));
+        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_sign_epi8(x, wv)), _mm256_set1_epi16(1));
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_permutevar8x32_ps(s8[r], at), acc[r]);
+    }
+}
+
 INLINE void rows_r(const mv_matrix *w, const char *acts, size_t stride, int n0, int n1, const float *bias, float *y,
                    int ldy, const int R, const int q4) {
     const int K = w->cols, nb = K / MV_QBLOCK;
     const size_t row_bytes = q4 ? (size_t)K / 2 : (size_t)K, d_offset = (size_t)pairs_of(nb) * 64;
-    const __m256i nib = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
-    const __m256i pair_lanes = _mm256_set_epi32(1, 1, 1, 1, 0, 0, 0, 0); /* lane → block of a Q4 pair */
+    const __m256i pair_lanes = _mm256_set_epi32(1, 1, 1, 1, 0, 0, 0, 0), two = _mm256_set1_epi32(2);
     for (int n = n0; n < n1; n++) {
         const uint8_t *codes = (const uint8_t *)w->data + (size_t)n * row_bytes;
         const char *sc = (const char *)w->scales + (size_t)n * (size_t)nb * 2; /* may be unaligned */
@@ -78,38 +107,21 @@ INLINE void rows_r(const mv_matrix *w, const char *acts, size_t stride, int n0, 
             __m256 s8[MV_QGEMV_MAX_M]; /* weight × activation scale of each block */
             for (int r = 0; r < R; r++) {
                 const float *d = (const float *)(acts + (size_t)r * stride + d_offset);
+                const int32_t *sums = (const int32_t *)(d + scale_slots(nb));
                 s8[r] = _mm256_mul_ps(dw, _mm256_loadu_ps(d + b0));
-                if (q4) corr[r] = _mm256_fmadd_ps(s8[r], _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(d + scale_slots(nb)) + b0 / 8)), corr[r]);
+                if (q4) corr[r] = _mm256_fmadd_ps(s8[r], _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(sums + b0))), corr[r]);
             }
             if (q4) {
                 __m256i idx = pair_lanes;
-                for (int j = 0; j < nbk; j += 2, idx = _mm256_add_epi32(idx, _mm256_set1_epi32(2))) {
-                    const uint8_t *src = codes + (size_t)(b0 + j) * 16;
-                    const __m256i v = j + 1 < nbk ? _mm256_loadu_si256((const __m256i *)src)
-                                                  : _mm256_inserti128_si256(_mm256_setzero_si256(), _mm_loadu_si128((const __m128i *)src), 0);
-                    const __m256i lo = _mm256_and_si256(v, nib), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
-                    for (int r = 0; r < R; r++) {
-                        const int8_t *x = (const int8_t *)(acts + (size_t)r * stride) + (size_t)(b0 + j) / 2 * 64;
-                        const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_load_si256((const __m256i *)x)),
-                                                             _mm256_maddubs_epi16(hi, _mm256_load_si256((const __m256i *)(x + 32))));
-                        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones)),
-                                                 _mm256_permutevar8x32_ps(s8[r], idx), acc[r]);
-                    }
-                }
+                for (int j = 0; j < nbk; j += 2, idx = _mm256_add_epi32(idx, two))
+                    step_q4(codes, b0 + j, j + 1 >= nbk, acts, stride, R, s8, idx, acc);
             } else {
-                for (int j = 0; j < nbk; j++) {
-                    const __m256i wv = _mm256_loadu_si256((const __m256i *)(codes + (size_t)(b0 + j) * 32));
-                    const __m256i u = _mm256_abs_epi8(wv), lane = _mm256_set1_epi32(j);
-                    for (int r = 0; r < R; r++) {
-                        const int8_t *x = (const int8_t *)(acts + (size_t)r * stride) + (size_t)(b0 + j) * 32;
-                        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)x), wv)), ones);
-                        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_permutevar8x32_ps(s8[r], lane), acc[r]);
-                    }
-                }
+                for (int j = 0; j < nbk; j++) step_q8(codes, b0 + j, acts, stride, R, s8, j, acc);
             }
         }
+        const float offset = (float)mv_q_code_offset(MV_Q4);
         for (int r = 0; r < R; r++)
-            y[(size_t)r * ldy + n] = hsum(acc[r]) - 8.f * hsum(corr[r]) + (bias ? bias[n] : 0.f);
+            y[(size_t)r * ldy + n] = hsum(acc[r]) - (q4 ? offset * hsum(corr[r]) : 0.f) + (bias ? bias[n] : 0.f);
     }
 }
 

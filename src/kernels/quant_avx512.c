@@ -25,7 +25,7 @@
  * One 64-byte load of Q4 weights is a whole quad: its low nibbles meet lo and its high nibbles hi
  * in the same int32 lanes, so a quad costs one conversion and one scaling where two pairs cost two
  * of each; with pairs the Q4 kernel ran at the rate of the Q8 one, half Q8's bytes a second. */
-enum { Q4_QUAD_BYTES = 256 };
+enum { Q4_LO = 0, Q4_HI = 64, Q4_CORR = 128, Q4_SCALE = 192, Q4_QUAD_BYTES = 256 }; /* byte offsets in a quad */
 
 static size_t act_bytes(int K) {
     const size_t nb = (size_t)(K / MV_QBLOCK), pairs = (nb + 1) / 2 * 64 * 3, quads = (nb + 3) / 4 * Q4_QUAD_BYTES;
@@ -62,10 +62,10 @@ static void act_prep_q4(const float *x, int K, char *act) {
         float d;
         __m128i lo, hi;
         const int32_t sum = quantize_block(x + (size_t)b * MV_QBLOCK, &lo, &hi, &d);
-        _mm_storeu_si128((__m128i *)(quad + 16 * i), lo);
-        _mm_storeu_si128((__m128i *)(quad + 64 + 16 * i), hi);
-        ((int32_t *)(quad + 128))[4 * i] = -mv_q_code_offset(MV_Q4) * sum;
-        _mm_storeu_ps((float *)(quad + 192) + 4 * i, _mm_set1_ps(d));
+        _mm_storeu_si128((__m128i *)(quad + Q4_LO + 16 * i), lo);
+        _mm_storeu_si128((__m128i *)(quad + Q4_HI + 16 * i), hi);
+        ((int32_t *)(quad + Q4_CORR))[4 * i] = -mv_q_code_offset(MV_Q4) * sum;
+        _mm_storeu_ps((float *)(quad + Q4_SCALE) + 4 * i, _mm_set1_ps(d));
     }
 }
 
@@ -125,9 +125,9 @@ INLINE void step_q4(const uint8_t *codes, int blk, int nb, const char *acts, siz
     const __m512i lo = _mm512_and_si512(v, nibble), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
     for (int r = 0; r < R; r++) {
         const char *quad = acts + (size_t)r * stride + q * Q4_QUAD_BYTES;
-        __m512i s = _mm512_dpbusd_epi32(_mm512_load_si512(quad + 128), lo, _mm512_load_si512(quad));
-        s = _mm512_dpbusd_epi32(s, hi, _mm512_load_si512(quad + 64));
-        const __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_load_ps((const float *)(quad + 192)));
+        __m512i s = _mm512_dpbusd_epi32(_mm512_load_si512(quad + Q4_CORR), lo, _mm512_load_si512(quad + Q4_LO));
+        s = _mm512_dpbusd_epi32(s, hi, _mm512_load_si512(quad + Q4_HI));
+        const __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_load_ps((const float *)(quad + Q4_SCALE)));
         acc[r] = _mm512_fmadd_ps(f, wl, acc[r]);
     }
 }
