@@ -40,7 +40,7 @@ static void gather(float *dst, size_t ld, const void *src, mv_dtype t, int strid
 /* The same rounded to BF16 (ld a multiple of 32; tmp holds n·ld floats, dst is 64-byte aligned). */
 static void gather_bf16(uint16_t *dst, float *tmp, size_t ld, const void *src, mv_dtype t, int stride, int n, int d) {
     gather(tmp, ld, src, t, stride, n, d);
-    mv_bf16_convert_avx512(dst, tmp, ld, (int)ld, (int)ld, 0, n);
+    mv_bf16_convert_avx512(dst, ld, tmp, ld, (int)ld, (int)ld, 0, n);
 }
 
 typedef struct att_job {
@@ -81,12 +81,12 @@ static void prepare_head(void *ctx, int g, int thread) {
     mv_bf16_pack_vt_avx512(kv_head(j, j->v, g), j->kv_t, j->kv_stride, j->nk, j->d, (int)j->nkp, vp);
 }
 
-/* y[rows, :n_used] = xb[:, :k_used] · Wᵀ over the packed panels of W (Kp wide, also xb's row stride;
- * y rows N apart), in slices of MV_BF16_KC as the GEMM driver cuts them, so the sums round as they
- * did through it. k_used and n_used are multiples of 32. */
-static void panel_product(const att_job *j, const uint16_t *xb, int rows, int Kp, int k_used, const uint32_t *panels,
-                          int N, int n_used, float *y) {
-    const mv_bf16_job job = { xb, NULL, y, rows, N, Kp };
+/* y[rows, :n_used] = xb[:, :k_used] · Wᵀ over the packed panels of W (Kp wide; xb rows ldx apart, y
+ * rows N apart), in slices of MV_BF16_KC as the GEMM driver cuts them, so the sums round as they did
+ * through it. k_used and n_used are multiples of 32. */
+static void panel_product(const att_job *j, const uint16_t *xb, int ldx, int rows, int Kp, int k_used,
+                          const uint32_t *panels, int N, int n_used, float *y) {
+    const mv_bf16_job job = { xb, NULL, y, rows, N, ldx, MV_BF16_KC }; /* row-major */
     for (int n0 = 0; n0 < n_used; n0 += MV_BF16_NR) {
         const uint32_t *panel = panels + (size_t)n0 * (size_t)Kp / 2;
         for (int k0 = 0; k0 < k_used; k0 += MV_BF16_KC) {
@@ -98,15 +98,18 @@ static void panel_product(const att_job *j, const uint16_t *xb, int rows, int Kp
     }
 }
 
-/* Scratch of one item: queries in BF16, scores, probabilities in BF16, outputs (rows padded to
- * MV_BF16_MA with zeros where the kernel reads them). */
+/* Scratch of one item: queries in BF16, scores, probabilities in BF16 (rows pld apart), outputs (rows
+ * padded to MV_BF16_MA with zeros where the kernel reads them). */
 typedef struct item_scratch {
     float *s, *o;
     uint16_t *qb, *pb;
 } item_scratch;
 
+/* BF16 elements between rows of P (see mv_bf16_row_stride: with 2048 keys they were 4 KB apart). */
+static size_t prob_stride(size_t nkp) { return (size_t)mv_bf16_row_stride((int)nkp); }
+
 static size_t item_floats(size_t dp, size_t nkp, size_t d) {
-    return QUERY_BLOCK * (dp / 2 + nkp + nkp / 2 + d);
+    return QUERY_BLOCK * (dp / 2 + nkp + prob_stride(nkp) / 2 + d);
 }
 
 static item_scratch item_scratch_at(const att_job *j, int thread) {
@@ -115,7 +118,7 @@ static item_scratch item_scratch_at(const att_job *j, int thread) {
     t.qb = (uint16_t *)base;
     t.s = base + QUERY_BLOCK * j->dp / 2;
     t.pb = (uint16_t *)(t.s + QUERY_BLOCK * j->nkp);
-    t.o = t.s + QUERY_BLOCK * (j->nkp + j->nkp / 2);
+    t.o = t.s + QUERY_BLOCK * (j->nkp + prob_stride(j->nkp) / 2);
     return t;
 }
 
@@ -133,18 +136,19 @@ static void attend_block(void *ctx, int item, int thread) {
     const int keys = (int)pad_bf16((size_t)visible_keys(j, i0 + rows - 1)); /* score columns computed */
     const item_scratch t = item_scratch_at(j, thread);
     /* the queries straight from their rows (a copy into a dense block first was ~1% of a tile) */
-    mv_bf16_convert_avx512(t.qb, j->q + (size_t)i0 * j->q_stride + (size_t)h * j->d, (size_t)j->q_stride, j->d,
-                           (int)j->dp, 0, rows);
+    mv_bf16_convert_avx512(t.qb, j->dp, j->q + (size_t)i0 * j->q_stride + (size_t)h * j->d, (size_t)j->q_stride,
+                           j->d, (int)j->dp, 0, rows);
     memset(t.qb + (size_t)rows * j->dp, 0, (size_t)(padded - rows) * j->dp * sizeof *t.qb);
-    panel_product(j, t.qb, rows, (int)j->dp, (int)j->dp, j->kpan + (size_t)g * kpan_words(j), (int)j->nkp, keys, t.s);
+    panel_product(j, t.qb, (int)j->dp, rows, (int)j->dp, (int)j->dp, j->kpan + (size_t)g * kpan_words(j), (int)j->nkp, keys, t.s);
     /* P unnormalized (padding and masked keys 0); each output row is divided by its sum after P·V,
      * d values instead of a row of keys */
     float inv_sum[QUERY_BLOCK];
+    const size_t pld = prob_stride(j->nkp);
     for (int r = 0; r < rows; r++)
         inv_sum[r] = 1.f / mv_softmax_bf16_avx512(t.s + (size_t)r * j->nkp, visible_keys(j, i0 + r), keys, j->scale,
-                                                  t.pb + (size_t)r * j->nkp);
-    memset(t.pb + (size_t)rows * j->nkp, 0, (size_t)(padded - rows) * j->nkp * sizeof *t.pb);
-    panel_product(j, t.pb, rows, (int)j->nkp, keys, j->vpan + (size_t)g * vpan_words(j), j->d, (int)j->dvp, t.o);
+                                                  t.pb + (size_t)r * pld);
+    memset(t.pb + (size_t)rows * pld, 0, (size_t)(padded - rows) * pld * sizeof *t.pb);
+    panel_product(j, t.pb, (int)pld, rows, (int)j->nkp, keys, j->vpan + (size_t)g * vpan_words(j), j->d, (int)j->dvp, t.o);
     for (int i = 0; i < rows; i++) {
         float *dst = j->out + (size_t)(i0 + i) * j->out_stride + (size_t)h * j->d;
         const float *o = t.o + (size_t)i * j->d;

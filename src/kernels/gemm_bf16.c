@@ -148,7 +148,7 @@ static int block_ref(const mv_bf16_job *j, int m0, int m1, const uint32_t *panel
     for (int c = 0; c < MV_BF16_NR && n0 + c < j->N; c++) {
         const int n = n0 + c;
         for (int m = m0; m < m1; m++) {
-            const uint16_t *xr = j->xb + (size_t)m * j->Kp + k0;
+            const uint16_t *xr = mv_bf16_x_at(j, m, k0);
             float *dst = j->y + (size_t)m * j->N + n;
             float acc = k0 > 0 ? *dst : j->bias ? j->bias[n] : 0.f;
             for (int kp = 0; kp < kc / 2; kp++) {
@@ -162,10 +162,10 @@ static int block_ref(const mv_bf16_job *j, int m0, int m1, const uint32_t *panel
     return 1;
 }
 
-static void convert_ref(uint16_t *xb, const float *x, int K, int Kp, int r0, int r1) {
+static void convert_ref(uint16_t *xb, size_t ldxb, const float *x, size_t ldx, int K, int Kp, int r0, int r1) {
     for (int r = r0; r < r1; r++) {
-        uint16_t *d = xb + (size_t)r * Kp;
-        for (int k = 0; k < K; k++) d[k] = mv_f32_to_bf16(x[(size_t)r * K + k]);
+        uint16_t *d = xb + (size_t)r * ldxb;
+        for (int k = 0; k < K; k++) d[k] = mv_f32_to_bf16(x[(size_t)r * ldx + k]);
         memset(d + K, 0, (size_t)(Kp - K) * sizeof *d);
     }
 }
@@ -210,25 +210,28 @@ typedef struct bf16_run {
     int use_simd_convert; /* AVX-512 activation conversion and panel packing */
     int blocks_p;  /* column blocks (of PANELS_PER_ITEM panels) */
     int rows;      /* rows per work item */
-    int Mp;
+    int Mp, Kp;    /* rows and K padded (with zeros) in xb */
     uint32_t *panels; /* two panel slices per pool thread: in use, and being packed */
 } bf16_run;
 
-/* Rows [r0, r0 + CONVERT_ROWS) of the padded block: rows below M converted, the rest zeroed (AMX
- * reads whole 16-row tiles). */
+/* Rows [r0, r0 + CONVERT_ROWS) of the padded block, K slice by K slice: rows below M converted, the
+ * rest zeroed (AMX reads whole 16-row tiles). */
 static void convert_item(void *ctx, int item, int thread) {
     (void)thread;
     bf16_run *r = ctx;
-    const int K = r->w->cols, Kp = r->job.Kp;
-    uint16_t *xb = (uint16_t *)r->job.xb;
+    const int K = r->w->cols;
+    const size_t ldxb = (size_t)r->job.ldx;
     int r0 = item * CONVERT_ROWS, rend = r0 + CONVERT_ROWS < r->Mp ? r0 + CONVERT_ROWS : r->Mp;
-    int r1 = rend < r->job.M ? rend : r->job.M;
-    if (r0 < r1) {
-        if (r->use_simd_convert) mv_bf16_convert_avx512(xb, r->x, (size_t)K, K, Kp, r0, r1);
-        else convert_ref(xb, r->x, K, Kp, r0, r1);
+    int r1 = rend < r->job.M ? rend : r->job.M, z0 = r1 > r0 ? r1 : r0;
+    for (int k0 = 0; k0 < r->Kp; k0 += MV_BF16_KC) {
+        uint16_t *xb = (uint16_t *)mv_bf16_x_at(&r->job, 0, k0);
+        const int ks = K - k0 < MV_BF16_KC ? K - k0 : MV_BF16_KC, kps = r->Kp - k0 < MV_BF16_KC ? r->Kp - k0 : MV_BF16_KC;
+        if (r0 < r1) {
+            if (r->use_simd_convert) mv_bf16_convert_avx512(xb, ldxb, r->x + k0, (size_t)K, ks, kps, r0, r1);
+            else convert_ref(xb, ldxb, r->x + k0, (size_t)K, ks, kps, r0, r1);
+        }
+        if (z0 < rend) memset(xb + (size_t)z0 * ldxb, 0, (size_t)(rend - z0) * ldxb * sizeof *xb);
     }
-    int z0 = r1 > r0 ? r1 : r0;
-    if (z0 < rend) memset(xb + (size_t)z0 * Kp, 0, (size_t)(rend - z0) * Kp * sizeof *xb);
 }
 
 static void run_block(const bf16_run *r, int m0, int m1, const slice_packer *sp) {
@@ -239,7 +242,7 @@ static void run_block(const bf16_run *r, int m0, int m1, const slice_packer *sp)
 /* Starts packing slice s of an item whose panels are [p0, p1) (K chunks outer, panels inner) into
  * panel; 0 when the item has no slice s. */
 static int start_slice(const bf16_run *r, int p0, int p1, int s, uint32_t *panel, slice_packer *sp) {
-    const int k0 = s / (p1 - p0) * MV_BF16_KC, Kp = r->job.Kp;
+    const int k0 = s / (p1 - p0) * MV_BF16_KC, Kp = r->Kp;
     if (k0 >= Kp) return 0;
     packer_start(sp, r->w, (p0 + s % (p1 - p0)) * MV_BF16_NR, k0, Kp - k0 < MV_BF16_KC ? Kp - k0 : MV_BF16_KC, panel,
                  r->use_simd_convert);
@@ -287,9 +290,11 @@ int mv_linear_bf16_with(mv_pool *pool, float *y, const float *x, int M, const mv
     if (M <= 0 || w->rows <= 0) return 1;
     if (w->cols <= 0 || (w->qtype != MV_Q_NONE && w->cols % MV_QBLOCK)) return 0;
     const int threads = mv_pool_threads(pool);
-    bf16_run r = { { NULL, bias, y, M, w->rows, round_up(w->cols, MV_BF16_KA) }, w, x, block ? block : block_ref,
-                   block != NULL, 0, 0, round_up(M, MV_BF16_MA), NULL };
-    uint16_t *xb = aligned_alloc(64, (size_t)r.Mp * (size_t)r.job.Kp * 2); /* Kp·2 bytes is a multiple of 64 */
+    const int Kp = round_up(w->cols, MV_BF16_KA), slices = (Kp + MV_BF16_KC - 1) / MV_BF16_KC, Mp = round_up(M, MV_BF16_MA);
+    const int ldx = mv_bf16_row_stride(Kp < MV_BF16_KC ? Kp : MV_BF16_KC);
+    bf16_run r = { { NULL, bias, y, M, w->rows, ldx, (size_t)Mp * (size_t)ldx }, w, x, block ? block : block_ref,
+                   block != NULL, 0, 0, Mp, Kp, NULL };
+    uint16_t *xb = aligned_alloc(64, (size_t)slices * r.job.slice * 2); /* ldx·2 bytes is a multiple of 64 */
     r.panels = aligned_alloc(64, (size_t)threads * 2 * SLICE_WORDS * sizeof *r.panels);
     if (!xb || !r.panels) {
         free(xb);

@@ -73,13 +73,13 @@ static void store_block(const float *blk, float *y, int ldy, int rows, int ncols
 
 int mv_bf16_block_amx(const mv_bf16_job *j, int m0, int m1, const uint32_t *panel, int n0, int k0, int kc) {
     if (!mv_amx_usable()) return 0;
-    const int Kp = j->Kp, ncols = j->N - n0 < MV_BF16_NR ? j->N - n0 : MV_BF16_NR;
-    const size_t lda = (size_t)Kp * 2, ldb = MV_BF16_NR * 4; /* bytes between tile rows */
+    const int ldx = j->ldx, ncols = j->N - n0 < MV_BF16_NR ? j->N - n0 : MV_BF16_NR;
+    const size_t lda = (size_t)ldx * 2, ldb = MV_BF16_NR * 4; /* bytes between tile rows */
     float blk[BLK * BLK] __attribute__((aligned(64)));
     load_tile_config();
     /* xb has zero rows up to a multiple of 32 past M, so whole A tiles are always in bounds. */
     for (int m = m0; m < m1; m += BLK) {
-        const uint16_t *a = j->xb + (size_t)m * Kp + k0;
+        const uint16_t *a = mv_bf16_x_at(j, m, k0);
         _tile_zero(0);
         _tile_zero(1);
         _tile_zero(2);
@@ -87,7 +87,7 @@ int mv_bf16_block_amx(const mv_bf16_job *j, int m0, int m1, const uint32_t *pane
         for (int k = 0; k < kc; k += 32) {
             const uint32_t *b = panel + (size_t)(k / 2) * MV_BF16_NR;
             _tile_loadd(4, a + k, lda);
-            _tile_loadd(5, a + (size_t)16 * Kp + k, lda);
+            _tile_loadd(5, a + (size_t)16 * ldx + k, lda);
             _tile_loadd(6, b, ldb);
             _tile_loadd(7, b + 16, ldb);
             _tile_dpbf16ps(0, 4, 6);

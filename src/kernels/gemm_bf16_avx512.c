@@ -72,15 +72,15 @@ int mv_bf16_block_avx512(const mv_bf16_job *j, int m0, int m1, const uint32_t *p
     const int ncols = j->N - n0 < MV_BF16_NR ? j->N - n0 : MV_BF16_NR;
     const float *bias = j->bias && k0 == 0 ? j->bias + n0 : NULL;
     for (int m = m0; m < m1; m += MR)
-        tile(j->xb + (size_t)m * j->Kp + k0, j->Kp, m1 - m < MR ? m1 - m : MR, panel, kc / 2, j->y + (size_t)m * j->N + n0,
+        tile(mv_bf16_x_at(j, m, k0), j->ldx, m1 - m < MR ? m1 - m : MR, panel, kc / 2, j->y + (size_t)m * j->N + n0,
              j->N, ncols, bias, k0 > 0);
     return 1;
 }
 
-void mv_bf16_convert_avx512(uint16_t *xb, const float *x, size_t ldx, int K, int Kp, int r0, int r1) {
+void mv_bf16_convert_avx512(uint16_t *xb, size_t ldxb, const float *x, size_t ldx, int K, int Kp, int r0, int r1) {
     for (int r = r0; r < r1; r++) {
         const float *src = x + (size_t)r * ldx;
-        uint16_t *dst = xb + (size_t)r * Kp;
+        uint16_t *dst = xb + (size_t)r * ldxb;
         for (int k = 0; k < Kp; k += 32) { /* lanes past K load as 0, which is BF16 0 */
             const __m512 lo = _mm512_maskz_loadu_ps(lanes(K - k), src + k);
             const __m512 hi = _mm512_maskz_loadu_ps(lanes(K - k - 16), src + k + 16);
