@@ -139,7 +139,8 @@ static void attend_block(void *ctx, int item, int thread) {
     mv_bf16_convert_avx512(t.qb, j->dp, j->q + (size_t)i0 * j->q_stride + (size_t)h * j->d, (size_t)j->q_stride,
                            j->d, (int)j->dp, 0, rows);
     memset(t.qb + (size_t)rows * j->dp, 0, (size_t)(padded - rows) * j->dp * sizeof *t.qb);
-    panel_product(j, t.qb, (int)j->dp, rows, (int)j->dp, (int)j->dp, j->kpan + (size_t)g * kpan_words(j), (int)j->nkp, keys, t.s);
+    panel_product(j, t.qb, (int)j->dp, rows, (int)j->dp, (int)j->dp, j->kpan + (size_t)g * kpan_words(j), (int)j->nkp,
+                  keys, t.s);
     /* P unnormalized (padding and masked keys 0); each output row is divided by its sum after P·V,
      * d values instead of a row of keys */
     float inv_sum[QUERY_BLOCK];
@@ -148,7 +149,8 @@ static void attend_block(void *ctx, int item, int thread) {
         inv_sum[r] = 1.f / mv_softmax_bf16_avx512(t.s + (size_t)r * j->nkp, visible_keys(j, i0 + r), keys, j->scale,
                                                   t.pb + (size_t)r * pld);
     memset(t.pb + (size_t)rows * pld, 0, (size_t)(padded - rows) * pld * sizeof *t.pb);
-    panel_product(j, t.pb, (int)pld, rows, (int)j->nkp, keys, j->vpan + (size_t)g * vpan_words(j), j->d, (int)j->dvp, t.o);
+    panel_product(j, t.pb, (int)pld, rows, (int)j->nkp, keys, j->vpan + (size_t)g * vpan_words(j), j->d, (int)j->dvp,
+                  t.o);
     for (int i = 0; i < rows; i++) {
         float *dst = j->out + (size_t)(i0 + i) * j->out_stride + (size_t)h * j->d;
         const float *o = t.o + (size_t)i * j->d;

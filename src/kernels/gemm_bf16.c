@@ -23,6 +23,7 @@ enum {
 };
 
 static int round_up(int v, int m) { return (v + m - 1) / m * m; }
+static int imin(int a, int b) { return a < b ? a : b; }
 
 /* ------------------------------------------------------------------ packing */
 
@@ -225,7 +226,7 @@ static void convert_item(void *ctx, int item, int thread) {
     int r1 = rend < r->job.M ? rend : r->job.M, z0 = r1 > r0 ? r1 : r0;
     for (int k0 = 0; k0 < r->Kp; k0 += MV_BF16_KC) {
         uint16_t *xb = (uint16_t *)mv_bf16_x_at(&r->job, 0, k0);
-        const int ks = K - k0 < MV_BF16_KC ? K - k0 : MV_BF16_KC, kps = r->Kp - k0 < MV_BF16_KC ? r->Kp - k0 : MV_BF16_KC;
+        const int ks = imin(K - k0, MV_BF16_KC), kps = imin(r->Kp - k0, MV_BF16_KC);
         if (r0 < r1) {
             if (r->use_simd_convert) mv_bf16_convert_avx512(xb, ldxb, r->x + k0, (size_t)K, ks, kps, r0, r1);
             else convert_ref(xb, ldxb, r->x + k0, (size_t)K, ks, kps, r0, r1);
@@ -290,8 +291,8 @@ int mv_linear_bf16_with(mv_pool *pool, float *y, const float *x, int M, const mv
     if (M <= 0 || w->rows <= 0) return 1;
     if (w->cols <= 0 || (w->qtype != MV_Q_NONE && w->cols % MV_QBLOCK)) return 0;
     const int threads = mv_pool_threads(pool);
-    const int Kp = round_up(w->cols, MV_BF16_KA), slices = (Kp + MV_BF16_KC - 1) / MV_BF16_KC, Mp = round_up(M, MV_BF16_MA);
-    const int ldx = mv_bf16_row_stride(Kp < MV_BF16_KC ? Kp : MV_BF16_KC);
+    const int Kp = round_up(w->cols, MV_BF16_KA), Mp = round_up(M, MV_BF16_MA);
+    const int slices = (Kp + MV_BF16_KC - 1) / MV_BF16_KC, ldx = mv_bf16_row_stride(imin(Kp, MV_BF16_KC));
     bf16_run r = { { NULL, bias, y, M, w->rows, ldx, (size_t)Mp * (size_t)ldx }, w, x, block ? block : block_ref,
                    block != NULL, 0, 0, Mp, Kp, NULL };
     uint16_t *xb = aligned_alloc(64, (size_t)slices * r.job.slice * 2); /* ldx·2 bytes is a multiple of 64 */
