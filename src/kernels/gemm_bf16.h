@@ -23,8 +23,9 @@ enum {
 /* One product y[M, N] = bf16(x)·Wᵀ + bias: xb is x rounded to BF16, Mp rows of Kp values with zero
  * padding (Mp = M rounded up to MV_BF16_MA, Kp = K rounded up to MV_BF16_KA), stored as K slices of
  * MV_BF16_KC one after another (`slice` elements apart), each slice's rows ldx apart. A slice's rows
- * are then one contiguous run that the prefetchers follow; rows of the whole K read a slice at a time
- * were 32 short runs a row and held the vision encoder's fc2 (K = 4096) ~20% below fc1's rate.
+ * are then one contiguous run that the prefetchers follow; rows of the whole K, read a slice at a
+ * time, were short runs: with the row stride fixed alone, the vision encoder's fc2 (K = 4096) still
+ * ran ~20% below fc1's rate (306 vs ~375 GFLOP/s; 338 with the slices).
  * Row-major xb is the case slice = MV_BF16_KC. */
 typedef struct mv_bf16_job {
     const uint16_t *xb;
@@ -39,11 +40,12 @@ static inline const uint16_t *mv_bf16_x_at(const mv_bf16_job *j, int m, int k0) 
     return j->xb + (size_t)(k0 / MV_BF16_KC) * j->slice + (size_t)m * (size_t)j->ldx;
 }
 
-/* Row stride (elements) for BF16 activation rows of Kp values (a multiple of MV_BF16_KA): an odd
- * number of 64-byte lines, so the rows a register tile reads side by side (12; AMX: 16) sit in
- * different L1 sets. At Kp·2 bytes a multiple of 4 KB all 12 share one 8-way set and evict each
- * other between uses: the vision encoder's fc2 (K = 4096) ran at 62% of the kernel's rate. */
-static inline int mv_bf16_row_stride(int Kp) { return Kp / 32 % 2 ? Kp : Kp + 32; }
+/* Row stride (elements) for BF16 activation rows of Kp values (a multiple of MV_BF16_KA, whose 32
+ * BF16 are one 64-byte line): an odd number of lines, so the rows a register tile reads side by side
+ * (12; AMX: 16) sit in different L1 sets. At Kp·2 bytes a multiple of 4 KB all 12 share one 8-way
+ * set and evict each other between uses: a hot AVX-512 tile ran 144–160 GFLOP/s a core so, 219 with
+ * the rows one line further apart. */
+static inline int mv_bf16_row_stride(int Kp) { return Kp / MV_BF16_KA % 2 ? Kp : Kp + MV_BF16_KA; }
 
 /* Per-ISA kernel: rows [m0, m1) × the panel slice's 32 columns (from n0) over K [k0, k0 + kc) (k0 a
  * multiple of MV_BF16_KC, kc at most that): y = the
