@@ -1,14 +1,14 @@
 /* cmd_bench.c — `minivl bench`: a fixed workload on any checkpoint, through the public API only.
  *
- * Measures (each a median over repetitions, all on one loaded model and one session):
+ * Measures (each a median over repetitions, all on one loaded model):
  *  - load_ms: mv_model_load to ready (the model is loaded --reps times, freeing all but the last);
  *  - vision_ms_per_tile: one 448 tile (a synthetic image, or --image with max_tiles 1) through
  *    mv_session_chat with max_new_tokens 0, read from its timings (--vision-reps, default 3: a tile
  *    is the slowest item);
  *  - prefill_tok_s: --prefill (512) fixed pseudo-random token ids in one mv_session_eval;
- *  - decode_tok_s at context 300 and 2000: the context filled with mv_session_eval, then
- *    --decode-tokens greedy steps of one token each, timed per repetition (the context is truncated
- *    back before each repetition);
+ *  - decode_tok_s at context 300 and 2000: each context filled with mv_session_eval in a session of
+ *    its own, then --decode-tokens greedy steps of one token each, timed per repetition (the context
+ *    is truncated back before each repetition); the contexts' repetitions take turns;
  *  - peak_rss_mb (getrusage ru_maxrss, MiB), weights_mb (MiB of tensors), threads, precision, quant,
  *    quant_vision, kv_cache (what --kv-cache auto resolved to).
  * Prints a table, or with --json one object. Speeds are reported, never checked. */
@@ -205,40 +205,58 @@ static mv_status bench_prefill(const bench_opts *o, mv_session *s, const int32_t
     return rc;
 }
 
-/* Median over reps of the decode rate: decode_tokens greedy one-token steps after `ctx` tokens. */
-static mv_status bench_decode(const bench_opts *o, mv_session *s, const int32_t *ids, int ctx, float *logits,
-                              int vocab, double *tok_s, mv_error *err) {
-    double *t = calloc((size_t)o->reps, sizeof *t);
-    if (!t) return MV_ERR_NOMEM;
-    mv_status rc = fill_context(s, ids, ctx, logits, err);
-    float *ctx_logits = malloc((size_t)vocab * sizeof *ctx_logits);
-    if (rc == MV_OK && !ctx_logits) rc = MV_ERR_NOMEM;
-    if (rc == MV_OK) memcpy(ctx_logits, logits, (size_t)vocab * sizeof *logits);
-    for (int r = 0; r < o->reps && rc == MV_OK; r++) {
-        mv_session_truncate(s, ctx);
-        int32_t tok = argmax(ctx_logits, vocab);
-        for (int i = 0; i < o->decode_tokens && rc == MV_OK; i++) {
-            double t0 = now_ms();
-            rc = mv_session_eval(s, &tok, 1, logits, err);
-            t[r] += now_ms() - t0;
-            tok = argmax(logits, vocab);
-        }
+/* One timed repetition: decode_tokens greedy one-token steps from `ctx` cached tokens, the first
+ * token being `first`; adds the milliseconds to *ms. */
+static mv_status decode_rep(const bench_opts *o, mv_session *s, int ctx, int32_t first, float *logits, int vocab,
+                            double *ms, mv_error *err) {
+    mv_session_truncate(s, ctx);
+    int32_t tok = first;
+    mv_status rc = MV_OK;
+    for (int i = 0; i < o->decode_tokens && rc == MV_OK; i++) {
+        double t0 = now_ms();
+        rc = mv_session_eval(s, &tok, 1, logits, err);
+        *ms += now_ms() - t0;
+        tok = argmax(logits, vocab);
     }
-    if (rc == MV_OK) *tok_s = o->decode_tokens * 1000.0 / median(t, o->reps);
-    free(ctx_logits);
+    return rc;
+}
+
+/* Decode rates at every context, each context in a session of its own, filled once. The repetitions
+ * take turns between the contexts (in alternating order), so the @2000 / @300 ratio compares rates
+ * measured under the same conditions: on a shared VM whose bandwidth drifts by 15% over a minute, one
+ * context measured after the other moved that ratio by as much. */
+static mv_status bench_decode(const bench_opts *o, mv_model *model, mv_session *first_session, const int32_t *ids,
+                              float *logits, int vocab, bench_result *res, mv_error *err) {
+    mv_session *s[N_CTX] = { first_session };
+    int32_t first[N_CTX] = { 0 };
+    double *t = calloc((size_t)N_CTX * (size_t)o->reps, sizeof *t);
+    mv_status rc = t ? MV_OK : MV_ERR_NOMEM;
+    for (int c = 1; c < N_CTX && rc == MV_OK; c++) rc = mv_session_create(model, &s[c], err);
+    for (int c = 0; c < N_CTX && rc == MV_OK; c++) {
+        rc = fill_context(s[c], ids, decode_contexts[c], logits, err);
+        if (rc == MV_OK) first[c] = argmax(logits, vocab);
+    }
+    for (int r = 0; r < o->reps && rc == MV_OK; r++)
+        for (int i = 0; i < N_CTX && rc == MV_OK; i++) {
+            const int c = r % 2 ? N_CTX - 1 - i : i;
+            rc = decode_rep(o, s[c], decode_contexts[c], first[c], logits, vocab, &t[(size_t)c * o->reps + r], err);
+        }
+    for (int c = 0; c < N_CTX && rc == MV_OK; c++)
+        res->decode_tok_s[c] = o->decode_tokens * 1000.0 / median(t + (size_t)c * o->reps, o->reps);
+    for (int c = 1; c < N_CTX; c++) mv_session_free(s[c]);
     free(t);
     return rc;
 }
 
-static mv_status bench_text(const bench_opts *o, mv_session *s, int vocab, bench_result *res, mv_error *err) {
+static mv_status bench_text(const bench_opts *o, mv_model *model, mv_session *s, int vocab, bench_result *res,
+                            mv_error *err) {
     int longest = o->prefill_tokens;
     for (int c = 0; c < N_CTX; c++) longest = decode_contexts[c] > longest ? decode_contexts[c] : longest;
     int32_t *ids = workload_ids(longest, vocab);
     float *logits = malloc((size_t)vocab * sizeof *logits);
     mv_status rc = ids && logits ? MV_OK : MV_ERR_NOMEM;
     if (rc == MV_OK) rc = bench_prefill(o, s, ids, logits, res, err);
-    for (int c = 0; c < N_CTX && rc == MV_OK; c++)
-        rc = bench_decode(o, s, ids, decode_contexts[c], logits, vocab, &res->decode_tok_s[c], err);
+    if (rc == MV_OK) rc = bench_decode(o, model, s, ids, logits, vocab, res, err);
     free(logits);
     free(ids);
     return rc;
@@ -319,7 +337,7 @@ int mv_cmd_bench(int argc, char **argv) {
     if ((rc = mv_session_create(model, &s, &err)) != MV_OK) { mv_model_free(model); return fail("session", &err); }
     const char *stage = "vision";
     rc = bench_vision(&o, s, &res, &err);
-    if (rc == MV_OK) { stage = "text"; rc = bench_text(&o, s, info.vocab_size, &res, &err); }
+    if (rc == MV_OK) { stage = "text"; rc = bench_text(&o, model, s, info.vocab_size, &res, &err); }
     res.peak_rss_mb = peak_rss_mib();
     mv_session_free(s);
     mv_model_free(model);
