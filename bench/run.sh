@@ -41,10 +41,9 @@ if [ ! -f "$MODEL/model.safetensors" ]; then
   "$MINIVL" synth --config assets/InternVL2-1B/config.json --tokenizer assets/InternVL2-1B --out "$MODEL" >/dev/null
 fi
 mkdir -p "$OUT"
-rm -f "$OUT"/minivl-*.json "$OUT"/llama-*.json
+rm -f "$OUT"/minivl-*.json "$OUT"/llama-*.json "$OUT"/bw*.json
 
-log "probes: memory bandwidth, compute peak ($THREADS threads)"
-"$BUILD_DIR/bench/bw_probe" -t "$THREADS" --json >"$OUT/bw.json"
+log "probe: compute peak ($THREADS threads)"
 "$BUILD_DIR/bench/flops_probe" -t "$THREADS" --json >"$OUT/flops.json"
 
 run_minivl() { # ROUND PRECISION QUANT [VISION_QUANT]
@@ -75,6 +74,9 @@ if [ "$PEER" = 1 ]; then
 fi
 
 for r in $(seq "$ROUNDS"); do
+  # bandwidth moves by ±15% over minutes on a shared VM: probed every round, the report takes the median
+  log "round $r: probe: memory bandwidth ($THREADS threads)"
+  "$BUILD_DIR/bench/bw_probe" -t "$THREADS" --json >"$OUT/bw@$r.json"
   for v in $VARIANTS; do
     IFS=: read -r prec quant vquant <<<"$v"
     run_minivl "$r" "$prec" "$quant" "${vquant:-none}"
