@@ -104,6 +104,9 @@ INLINE void rows_r(const mv_matrix *w, const char *acts, size_t stride, int n0, 
         for (int b0 = 0; b0 < nb; b0 += 8) {
             const int nbk = nb - b0 < 8 ? nb - b0 : 8;
             const __m256 dw = weight_scales8(sc, b0, nbk);
+            const size_t at = (size_t)b0 * (row_bytes / (size_t)nb);
+            for (size_t line = 0; line < (size_t)nbk * (row_bytes / (size_t)nb); line += 64)
+                _mm_prefetch((const char *)codes + at + line + DECODE_PREFETCH_BYTES, _MM_HINT_T0);
             __m256 s8[MV_QGEMV_MAX_M]; /* weight × activation scale of each block */
             for (int r = 0; r < R; r++) {
                 const float *d = (const float *)(acts + (size_t)r * stride + d_offset);

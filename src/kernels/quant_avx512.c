@@ -149,6 +149,8 @@ INLINE void row_q(const mv_matrix *w, const char *acts, size_t stride, int n, co
         __m512i idx = base;
         for (int blk = b0; blk < b0 + nbk; blk += step, idx = _mm512_add_epi32(idx, advance)) {
             const __m512 wl = _mm512_permutexvar_ps(idx, dw);
+            _mm_prefetch((const char *)codes + (size_t)blk * (q4 ? MV_QBLOCK / 2 : MV_QBLOCK) + DECODE_PREFETCH_BYTES,
+                         _MM_HINT_T0);
             if (q4) step_q4(codes, blk, nb, acts, stride, R, wl, acc);
             else step_q8(codes, blk, nb, acts, stride, R, wl, acc);
         }
