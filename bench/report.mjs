@@ -10,7 +10,7 @@
 //   load time, and peak RSS vs the weights.
 //
 // usage: node bench/report.mjs RESULTS_DIR MODEL_DIR
-// RESULTS_DIR holds bw[@round].json, flops.json, minivl-<precision>-<quant>[-v<vision quant>][@round].json, gguf-<type>.json and
+// RESULTS_DIR holds bw[@round].json, flops[@round].json, minivl-<precision>-<quant>[-v<vision quant>][@round].json, gguf-<type>.json and
 // llama-<type>[@round].json (any of the last three may be missing: their rows are left out).
 import fs from "node:fs";
 import path from "node:path";
@@ -27,7 +27,6 @@ const load = (f) => {
   return text ? JSON.parse(text) : null;
 };
 const files = fs.readdirSync(dir);
-const flops = load("flops.json");
 // Results of several rounds (NAME@ROUND.json, run.sh's ROUNDS) become one object: every number is
 // its median over the rounds (nested objects field by field), the rest comes from the first round.
 const median = (xs) => {
@@ -51,9 +50,13 @@ for (const f of files.filter((f) => /^(minivl|llama)-.*\.json$/.test(f)).sort())
   if (r) (rounds[f.replace(/(@\d+)?\.json$/, "")] ??= []).push(r);
 }
 const loadRounds = (name) => (rounds[name] ? mergeRounds(rounds[name]) : null);
-// the bandwidth probe of every round (bw@ROUND.json; bw.json from older runs), merged the same way
-const bwRounds = files.filter((f) => /^bw(@\d+)?\.json$/.test(f)).sort().map(load).filter(Boolean);
-const bw = bwRounds.length ? mergeRounds(bwRounds) : null;
+// the probes of every round (bw@ROUND.json, flops@ROUND.json; one bw.json / flops.json from older
+// runs), merged the same way
+const probe = (name) => {
+  const all = files.filter((f) => new RegExp(`^${name}(@\\d+)?\\.json$`).test(f)).sort().map(load).filter(Boolean);
+  return all.length ? mergeRounds(all) : null;
+};
+const bw = probe("bw"), flops = probe("flops");
 const ours = Object.keys(rounds).filter((k) => k.startsWith("minivl-")).sort().map(loadRounds);
 const nRounds = Math.max(0, ...Object.values(rounds).map((v) => v.length));
 const TYPES = ["bf16", "f16", "q8_0", "q4_0"];

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run.sh — the benchmark of issue 4 in one command: builds minivl and the probes, generates the
 # SYNTH-1 full-size InternVL2-1B checkpoint if absent, writes GGUF files of its language model,
-# measures the machine's limits (bandwidth and compute probes), runs `minivl bench` and llama.cpp
+# measures the machine's limits (bandwidth and compute probes, every round), runs `minivl bench` and llama.cpp
 # (node-llama-cpp) on the same workload, and prints the results table with ratios.
 #
 #   bench/run.sh                      # everything with the defaults below
@@ -41,10 +41,7 @@ if [ ! -f "$MODEL/model.safetensors" ]; then
   "$MINIVL" synth --config assets/InternVL2-1B/config.json --tokenizer assets/InternVL2-1B --out "$MODEL" >/dev/null
 fi
 mkdir -p "$OUT"
-rm -f "$OUT"/minivl-*.json "$OUT"/llama-*.json "$OUT"/bw*.json
-
-log "probe: compute peak ($THREADS threads)"
-"$BUILD_DIR/bench/flops_probe" -t "$THREADS" --json >"$OUT/flops.json"
+rm -f "$OUT"/minivl-*.json "$OUT"/llama-*.json "$OUT"/bw*.json "$OUT"/flops*.json
 
 run_minivl() { # ROUND PRECISION QUANT [VISION_QUANT]
   local r=$1 prec=$2 quant=$3 vquant=${4:-none} base="$OUT/minivl-$2-$3"
@@ -74,9 +71,11 @@ if [ "$PEER" = 1 ]; then
 fi
 
 for r in $(seq "$ROUNDS"); do
-  # bandwidth moves by ±15% over minutes on a shared VM: probed every round, the report takes the median
-  log "round $r: probe: memory bandwidth ($THREADS threads)"
+  # the limits move over minutes on a shared VM (bandwidth read 28-41 GB/s within one run, and one
+  # compute probe caught the BF16 peak at half): probed every round, the report takes the medians
+  log "round $r: probes: memory bandwidth, compute peak ($THREADS threads)"
   "$BUILD_DIR/bench/bw_probe" -t "$THREADS" --json >"$OUT/bw@$r.json"
+  "$BUILD_DIR/bench/flops_probe" -t "$THREADS" --json >"$OUT/flops@$r.json"
   for v in $VARIANTS; do
     IFS=: read -r prec quant vquant <<<"$v"
     run_minivl "$r" "$prec" "$quant" "${vquant:-none}"
