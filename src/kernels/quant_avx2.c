@@ -95,6 +95,7 @@ INLINE void rows_r(const mv_matrix *w, const char *acts, size_t stride, int n0, 
                    int ldy, const int R, const int q4) {
     const int K = w->cols, nb = K / MV_QBLOCK;
     const size_t row_bytes = q4 ? (size_t)K / 2 : (size_t)K, d_offset = (size_t)pairs_of(nb) * 64;
+    const size_t block_bytes = q4 ? MV_QBLOCK / 2 : MV_QBLOCK;
     const __m256i pair_lanes = _mm256_set_epi32(1, 1, 1, 1, 0, 0, 0, 0), two = _mm256_set1_epi32(2);
     for (int n = n0; n < n1; n++) {
         const uint8_t *codes = (const uint8_t *)w->data + (size_t)n * row_bytes;
@@ -104,9 +105,8 @@ INLINE void rows_r(const mv_matrix *w, const char *acts, size_t stride, int n0, 
         for (int b0 = 0; b0 < nb; b0 += 8) {
             const int nbk = nb - b0 < 8 ? nb - b0 : 8;
             const __m256 dw = weight_scales8(sc, b0, nbk);
-            const size_t at = (size_t)b0 * (row_bytes / (size_t)nb);
-            for (size_t line = 0; line < (size_t)nbk * (row_bytes / (size_t)nb); line += 64)
-                _mm_prefetch((const char *)codes + at + line + DECODE_PREFETCH_BYTES, _MM_HINT_T0);
+            for (size_t line = 0; line < (size_t)nbk * block_bytes; line += 64)
+                _mm_prefetch((const char *)codes + (size_t)b0 * block_bytes + line + DECODE_PREFETCH_BYTES, _MM_HINT_T0);
             __m256 s8[MV_QGEMV_MAX_M]; /* weight × activation scale of each block */
             for (int r = 0; r < R; r++) {
                 const float *d = (const float *)(acts + (size_t)r * stride + d_offset);
